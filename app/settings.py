@@ -1,0 +1,94 @@
+"""One frozen ``Settings`` object, built once from the environment (``FOOTNOTE_*``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+
+class SettingsError(ValueError):
+    """A configuration value in the environment is malformed."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the service. Defaults give an offline server on 127.0.0.1:8000."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    search_provider: str = "bundled"
+    searxng_url: str | None = None
+    upstream_base_url: str | None = None
+    upstream_api_key: str | None = None
+    upstream_model: str = "gpt-4o-mini"
+    upstream_timeout_s: float = 60.0
+    upstream_max_retries: int = 1
+    api_keys: tuple[str, ...] = ()
+    fetch_allow_private: tuple[str, ...] = ()
+    fetch_timeout_s: float = 5.0
+    fetch_deadline_s: float = 8.0
+    fetch_max_bytes: int = 5_000_000
+    search_timeout_s: float = 10.0
+    max_pages: int = 8
+    max_passages: int = 8
+    max_request_bytes: int = 1_000_000
+    public_url: str | None = None
+
+    @property
+    def upstream_configured(self) -> bool:
+        """True when an upstream LLM endpoint is set."""
+        return bool(self.upstream_base_url)
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this server (used for links to bundled pages)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``FOOTNOTE_*`` variables (``OPENAI_*`` as upstream fallbacks)."""
+        e = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = e.get(name, "").strip()
+            return value or None
+
+        def number(name: str, default: float, kind: type[int] | type[float]) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            if value <= 0:
+                raise SettingsError(f"{name} must be positive, got {raw!r}")
+            return value
+
+        def csv(name: str) -> tuple[str, ...]:
+            return tuple(part.strip() for part in (get(name) or "").split(",") if part.strip())
+
+        provider = (get("FOOTNOTE_SEARCH_PROVIDER") or "bundled").lower()
+        searxng = get("FOOTNOTE_SEARXNG_URL")
+        if provider == "searxng" and not searxng:
+            raise SettingsError("FOOTNOTE_SEARCH_PROVIDER=searxng needs FOOTNOTE_SEARXNG_URL")
+        return cls(
+            host=get("FOOTNOTE_HOST") or "127.0.0.1",
+            port=int(number("FOOTNOTE_PORT", 8000, int)),
+            search_provider=provider,
+            searxng_url=searxng,
+            upstream_base_url=get("FOOTNOTE_UPSTREAM_BASE_URL") or get("OPENAI_BASE_URL"),
+            upstream_api_key=get("FOOTNOTE_UPSTREAM_API_KEY") or get("OPENAI_API_KEY"),
+            upstream_model=get("FOOTNOTE_UPSTREAM_MODEL") or "gpt-4o-mini",
+            upstream_timeout_s=number("FOOTNOTE_UPSTREAM_TIMEOUT", 60.0, float),
+            api_keys=csv("FOOTNOTE_API_KEYS"),
+            fetch_allow_private=csv("FOOTNOTE_FETCH_ALLOW_PRIVATE"),
+            fetch_timeout_s=number("FOOTNOTE_FETCH_TIMEOUT", 5.0, float),
+            fetch_deadline_s=number("FOOTNOTE_FETCH_DEADLINE", 8.0, float),
+            max_pages=int(number("FOOTNOTE_MAX_PAGES", 8, int)),
+            public_url=get("FOOTNOTE_PUBLIC_URL"),
+        )

@@ -1,0 +1,13 @@
+"""Suite-wide fixtures: the anyio backend and the loopback fakes (``tests.fakes.fixtures``)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, the loop the server uses."""
+    return "asyncio"

@@ -1,0 +1,1 @@
+"""Pytest fixtures that start the loopback fakes (filled in with the fakes)."""
