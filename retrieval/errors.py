@@ -28,3 +28,15 @@ class BlockedAddress(FetchError):
 
     def __init__(self, message: str) -> None:
         super().__init__("blocked_address", message)
+
+
+class SearchRateLimited(SearchUnavailable):
+    """The search provider refused for now (HTTP 429 or its own rate limit).
+
+    ``retry_after`` is how many seconds the provider asked us to wait, or ``None`` when it
+    did not say; ``FallbackProvider`` uses it to skip the provider meanwhile.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
