@@ -1,0 +1,155 @@
+"""``SearxngProvider``: web search through a SearXNG instance's JSON API.
+
+``GET {base_url}/search?q=...&format=json&pageno=1`` answers
+``{"results": [{"url", "title", "content", "publishedDate", "engine"}, ...]}``. The JSON
+format must be enabled in the instance's ``settings.yml`` (``search.formats``), or SearXNG
+answers 403. Every failure - transport error, timeout, non-200 status, oversized or
+malformed body - is raised as ``SearchUnavailable`` with a one-line message naming the cause
+and status; a 429 is ``SearchRateLimited`` carrying its ``Retry-After``, like the key-based
+providers (``retrieval.search._http``), so ``FallbackProvider`` can cool it down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+import msgspec
+
+from retrieval.errors import SearchRateLimited, SearchUnavailable
+from retrieval.search._http import (
+    MAX_BODY_BYTES,
+    clean_text,
+    collect_hits,
+    http_url,
+    parse_retry_after,
+    results_list,
+)
+from retrieval.text import normalize_date
+from retrieval.types import SearchHit
+
+LABEL = "SearXNG"
+
+
+class SearxngProvider:
+    """``SearchProvider`` backed by a SearXNG instance (an operator-configured URL)."""
+
+    name = "searxng"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        """Search ``base_url``; ``client`` is borrowed (not closed) when given."""
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"SearXNG URL must be an http(s) URL, got {base_url!r}")
+        if not timeout_s > 0:
+            raise ValueError(f"SearXNG timeout must be positive, got {timeout_s!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._owns_client = client is None
+        # No proxies from the environment: the instance is usually a sidecar on a private
+        # address, and a stray HTTP(S)_PROXY would send every query somewhere else.
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout_s,
+            trust_env=False,
+            follow_redirects=False,
+            headers={"Accept": "application/json", "Accept-Encoding": "gzip, identity"},
+        )
+
+    async def search(self, query: str, *, limit: int) -> list[SearchHit]:
+        """Return at most ``limit`` http(s) hits for ``query``, deduplicated by URL, best first."""
+        if limit < 1 or not query.strip():
+            return []
+        body = await self._get(query.strip())
+        return parse_results(body, limit=limit)
+
+    async def _get(self, query: str) -> bytes:
+        params = {"q": query, "format": "json", "pageno": "1"}
+        try:
+            # httpx timeouts are per network operation; this bounds the whole exchange.
+            with anyio.fail_after(self.timeout_s):
+                async with self._client.stream(
+                    "GET", f"{self.base_url}/search", params=params
+                ) as response:
+                    _check_status(response.status_code, response.headers)
+                    return await _read_capped(response)
+        except (TimeoutError, httpx.TimeoutException):
+            raise SearchUnavailable(f"{LABEL} did not answer within {self.timeout_s:g}s") from None
+        except httpx.HTTPError as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise SearchUnavailable(
+                f"{LABEL} is unreachable ({type(exc).__name__}: {detail})"
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider created it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def _check_status(status: int, headers: Mapping[str, str]) -> None:
+    if status == 200:
+        return
+    if status == 429:
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        hint = f"; retry after {retry_after:g}s" if retry_after is not None else ""
+        raise SearchRateLimited(
+            f"{LABEL} is rate-limiting requests (HTTP 429{hint})", retry_after=retry_after
+        )
+    if status == 403:
+        raise SearchUnavailable(
+            f"{LABEL} refused the request (HTTP 403); is the json format enabled in its "
+            "settings.yml (search.formats)?"
+        )
+    raise SearchUnavailable(f"{LABEL} answered HTTP {status}")
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise SearchUnavailable(f"{LABEL} answered with an oversized body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_results(body: bytes, *, limit: int) -> list[SearchHit]:
+    """Turn a SearXNG JSON body into hits; raises ``SearchUnavailable`` if it is malformed.
+
+    Results without an http(s) URL and malformed single results are skipped; a URL that
+    several engines returned is kept once, at its best position.
+    """
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise SearchUnavailable(f"{LABEL} returned malformed JSON") from None
+    return collect_hits(results_list(data, LABEL, "results"), limit, _hit)
+
+
+def _hit(item: Mapping[str, Any]) -> SearchHit | None:
+    url = http_url(item.get("url"))
+    if url is None:
+        return None
+    engine = item.get("engine")
+    if not isinstance(engine, str):
+        engines = item.get("engines")
+        names = engines if isinstance(engines, list) else []
+        engine = ",".join(e for e in names if isinstance(e, str))
+    published = item.get("publishedDate")
+    return SearchHit(
+        url=url,
+        title=clean_text(item.get("title")) or url,
+        snippet=clean_text(item.get("content")),
+        published=normalize_date(published) if isinstance(published, str) else None,
+        engine=engine,
+    )
