@@ -54,6 +54,7 @@ class Stats(msgspec.Struct, frozen=True):
     pages_fetched: int = 0
     pages_failed: int = 0
     timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
+    cpu_ms: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 class Evidence(msgspec.Struct, frozen=True):

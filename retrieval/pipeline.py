@@ -1,0 +1,246 @@
+"""The only place with concurrency: search -> fetch (concurrently) -> extract -> rank.
+
+Every planned query is searched at once and the result lists are fused; the chosen pages
+are fetched at once, each with its own deadline inside the fetcher, and the whole fetch
+stage has one more (``fetch_deadline_s``): when it passes, the answer goes on with the
+pages that arrived and the stragglers are cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import msgspec
+
+from retrieval.errors import FetchError, SearchUnavailable
+from retrieval.filters import SearchFilters, domain_allowed, recent_enough
+from retrieval.protocols import Extractor, Fetcher, Ranker, SearchProvider
+from retrieval.text import fold
+from retrieval.types import Document, Evidence, Page, SearchHit, Stats
+
+log = logging.getLogger("footnote.pipeline")
+
+# Runs extraction off the event loop; returns the document and the CPU seconds it took.
+Offload = Callable[[Extractor, Page], Awaitable[tuple[Document | None, float]]]
+
+# Reciprocal-rank fusion constant: small, so a page first for any one query stays near the top.
+RRF_K = 10
+# Larger than any fused rank score: a subject's own page is always read.
+NAMED_BONUS = 1.0
+
+
+def timed_extract(extractor: Extractor, page: Page) -> tuple[Document | None, float]:
+    """Extract ``page`` and measure the CPU time of this thread while doing so."""
+    t0 = time.thread_time()
+    doc = extractor.extract(page)
+    return doc, time.thread_time() - t0
+
+
+async def thread_offload(extractor: Extractor, page: Page) -> tuple[Document | None, float]:
+    """Run extraction in a worker thread (the default; a process pool can replace it)."""
+    return await anyio.to_thread.run_sync(timed_extract, extractor, page)
+
+
+class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Budgets of one evidence gathering run."""
+
+    max_hits: int = 10
+    max_pages: int = 8
+    max_passages: int = 8
+    fetch_deadline_s: float = 8.0
+
+
+def canonical_url(url: str) -> str:
+    """A URL's identity for deduplication: lower-case scheme/host, no fragment or default port."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return urlunsplit((scheme, host, path, parts.query, ""))
+
+
+def dedupe_hits(hits: list[SearchHit]) -> list[SearchHit]:
+    """Keep the first hit of every canonical URL, in order."""
+    seen: set[str] = set()
+    out: list[SearchHit] = []
+    for hit in hits:
+        key = canonical_url(hit.url)
+        if key not in seen:
+            seen.add(key)
+            out.append(hit)
+    return out
+
+
+def _norm_title(text: str) -> str:
+    return " ".join(fold(text).lower().split())
+
+
+def names_page(query: str, title: str) -> bool:
+    """Whether a page title names exactly the query's subject ("Ed Wood", "Ed Wood (film)")."""
+    q, t = _norm_title(query), _norm_title(title)
+    return bool(q) and (t == q or t.startswith(q + " (") or t.startswith(q + " - "))
+
+
+def fuse(
+    result_lists: Sequence[Sequence[SearchHit]], queries: Sequence[str] = ()
+) -> list[SearchHit]:
+    """Merge ranked lists by reciprocal-rank fusion, deduplicated by canonical URL.
+
+    A page found by several queries rises; ties keep the order of the first list. A page
+    whose title names a subject query exactly ("Ed Wood") goes before the rest: it is that
+    subject's own page, which engines often rank below a namesake.
+    """
+    scores: dict[str, float] = {}
+    first: dict[str, tuple[int, int, SearchHit]] = {}
+    for li, hits in enumerate(result_lists):
+        query = queries[li] if li < len(queries) else ""
+        for rank, hit in enumerate(dedupe_hits(list(hits))):
+            key = canonical_url(hit.url)
+            bonus = NAMED_BONUS if li > 0 and names_page(query, hit.title) else 0.0
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1) + bonus
+            if key not in first:
+                first[key] = (rank, li, hit)
+    order = sorted(scores, key=lambda k: (-scores[k], first[k][0], first[k][1]))
+    return [first[k][2] for k in order]
+
+
+class Pipeline:
+    """Gathers evidence for a question from one search provider and one fetcher."""
+
+    def __init__(
+        self,
+        *,
+        search: SearchProvider,
+        fetcher: Fetcher,
+        extractor: Extractor,
+        ranker: Ranker,
+        config: PipelineConfig,
+        offload: Offload | None = None,
+    ) -> None:
+        self._search = search
+        self._fetcher = fetcher
+        self._extractor = extractor
+        self._ranker = ranker
+        self._config = config
+        self._offload = offload or thread_offload
+
+    async def gather(
+        self,
+        question: str,
+        *,
+        queries: Sequence[str] = (),
+        filters: SearchFilters | None = None,
+    ) -> Evidence:
+        """Search every query, read the best pages and return their most relevant passages.
+
+        ``queries`` default to the question itself. Raises ``SearchUnavailable`` only when
+        every query failed; page failures are counted, not raised, so one bad page never
+        sinks an answer.
+        """
+        cfg = self._config
+        filters = filters or SearchFilters()
+        planned = tuple(queries) or (question,)
+        timings: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+
+        t0 = time.perf_counter()
+        hits = await self._search_all(planned)
+        timings["search"] = (time.perf_counter() - t0) * 1000
+        hits = [
+            h
+            for h in hits
+            if domain_allowed(h.url, filters) and recent_enough(h.published, filters)
+        ]
+        chosen = hits[: cfg.max_pages]
+
+        t1 = time.perf_counter()
+        slots: list[tuple[Document, float] | None] = [None] * len(chosen)
+        # A page still in flight at the deadline is abandoned, not waited for.
+        with anyio.move_on_after(cfg.fetch_deadline_s):
+            async with anyio.create_task_group() as tg:
+                for i, hit in enumerate(chosen):
+                    tg.start_soon(self._read_one, i, hit, slots)
+        timings["fetch_extract"] = (time.perf_counter() - t1) * 1000
+        cpu["extract"] = sum(s[1] for s in slots if s is not None) * 1000
+
+        documents = tuple(
+            _with_hit_metadata(slot[0], hit)
+            for slot, hit in zip(slots, chosen, strict=True)
+            if slot is not None
+        )
+        # Dates are better known after extraction: enforce recency once more.
+        documents = tuple(d for d in documents if recent_enough(d.published, filters))
+        fetched = sum(s is not None for s in slots)
+
+        t2 = time.perf_counter()
+        c2 = time.thread_time()
+        passages = self._ranker.rank(question, documents, limit=cfg.max_passages)
+        cpu["rank"] = (time.thread_time() - c2) * 1000
+        timings["rank"] = (time.perf_counter() - t2) * 1000
+        stats = Stats(
+            searches=len(planned),
+            pages_attempted=len(chosen),
+            pages_fetched=fetched,
+            pages_failed=len(chosen) - fetched,
+            timings_ms=timings,
+            cpu_ms=cpu,
+        )
+        return Evidence(
+            queries=planned,
+            hits=tuple(hits),
+            documents=documents,
+            passages=tuple(passages),
+            stats=stats,
+        )
+
+    async def _search_all(self, queries: Sequence[str]) -> list[SearchHit]:
+        results: list[list[SearchHit] | SearchUnavailable | None] = [None] * len(queries)
+
+        async def one(i: int, query: str) -> None:
+            try:
+                results[i] = await self._search.search(query, limit=self._config.max_hits)
+            except SearchUnavailable as exc:
+                results[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i, query in enumerate(queries):
+                tg.start_soon(one, i, query)
+        if not any(isinstance(r, list) for r in results):
+            failure = next(r for r in results if isinstance(r, SearchUnavailable))
+            raise failure
+        kept = [(r, q) for r, q in zip(results, queries, strict=True) if isinstance(r, list)]
+        return fuse([r for r, _ in kept], [q for _, q in kept])
+
+    async def _read_one(
+        self, index: int, hit: SearchHit, slots: list[tuple[Document, float] | None]
+    ) -> None:
+        try:
+            page = await self._fetcher.fetch(hit.url)
+        except FetchError as exc:
+            log.info("skipped %s: %s (%s)", hit.url, exc.reason, exc)
+            return
+        try:
+            doc, cpu_s = await self._offload(self._extractor, page)
+        except Exception:  # a page that breaks the extractor is one lost page, not a failed answer
+            log.warning("extraction failed for %s", hit.url, exc_info=True)
+            return
+        if doc is not None and doc.text.strip():
+            slots[index] = (doc, cpu_s)
+
+
+def _with_hit_metadata(doc: Document, hit: SearchHit) -> Document:
+    """Fill what extraction could not find (title, date) from the search hit."""
+    title = doc.title or hit.title or doc.url
+    published = doc.published or hit.published
+    if title == doc.title and published == doc.published:
+        return doc
+    return msgspec.structs.replace(doc, title=title, published=published)

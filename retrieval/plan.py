@@ -1,0 +1,115 @@
+"""Query planning without an LLM: a conversation becomes 1-3 (or more) search queries.
+
+Why several queries: a search engine ranks whole pages against the whole question, so a
+question that joins two subjects ("Were Scott Derrickson and Ed Wood of the same
+nationality?") often finds one subject's page and not the other's. Alongside the question
+itself (the natural form) the plan asks a keyword form and one query per named subject,
+so each hop of a multi-hop question gets a search of its own.
+
+Follow-ups ("When was he born?") are resolved against earlier user turns: a question that
+leans on a pronoun or names no subject borrows the subjects of the turn before.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from retrieval.text import STOPWORDS
+
+# Capitalised runs ("Scott Derrickson", "The Exorcism of Emily Rose"), allowing short
+# lower-case connectors inside a name, and quoted titles.
+_APOS = "'\u2019"  # straight and typographic apostrophes
+_NAME_WORD = rf"(?:[A-Z][\w{_APOS}.-]*|\d[\w{_APOS}.-]*)"
+_CONNECTOR = r"(?:of|the|de|la|von|van|del|du|da|for|on|a)"
+_NAME = re.compile(rf"{_NAME_WORD}(?:\s+(?:{_CONNECTOR}\s+)*{_NAME_WORD})*")
+_QUOTED = re.compile('["\u201c]([^"\u201d]{2,80})["\u201d]')
+_PRONOUNS = frozenset(
+    "he she it they him her them his hers its their theirs this that these those there".split()
+)
+# Question openers and generic words that start a sentence capitalised without naming anything.
+_NOT_NAMES = frozenset(
+    """what which who whom whose when where why how is are was were do does did can could
+    would should will in on at of the a an and or for to from by with as if name list tell
+    give find explain describe compare i you we my our your""".split()
+)
+_WORD = re.compile(rf"[\w{_APOS}-]+")
+
+
+class QueryPlan(msgspec.Struct, frozen=True):
+    """The queries to run, best first; ``question`` is the resolved question."""
+
+    question: str
+    queries: tuple[str, ...]
+
+
+def subjects(text: str) -> list[str]:
+    """Named subjects of a sentence: quoted titles, then capitalised runs, in order."""
+    found: list[str] = [m.group(1).strip() for m in _QUOTED.finditer(text)]
+    for match in _NAME.finditer(text):
+        name = match.group(0).strip(f" .-{_APOS}")
+        words = name.split()
+        # Drop a capitalised question opener ("Were", "Which") glued to the name's front.
+        while words and words[0].lower() in _NOT_NAMES:
+            words = words[1:]
+        while words and words[-1].lower() in _NOT_NAMES:
+            words = words[:-1]
+        if not words:
+            continue
+        name = " ".join(words)
+        if len(name) > 1 and not any(name.lower() in f.lower() for f in found):
+            found.append(name)
+    return found
+
+
+def keywords(text: str) -> str:
+    """The question reduced to its content words, in their original order and case."""
+    words = [w for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
+    return " ".join(words)
+
+
+def _needs_context(question: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(question)]
+    content = [w for w in words if w not in STOPWORDS and w not in _NOT_NAMES]
+    return any(w in _PRONOUNS for w in words) or len(content) <= 1 or not subjects(question)
+
+
+def resolve_followup(question: str, earlier: list[str]) -> str:
+    """Make a follow-up self-contained by naming the subjects of the previous user turn."""
+    if not earlier or not _needs_context(question):
+        return question
+    for previous in reversed(earlier):
+        names = subjects(previous)
+        if names:
+            missing = [n for n in names if n.lower() not in question.lower()]
+            if missing:
+                return f"{question} ({', '.join(missing)})"
+            return question
+    return question
+
+
+def plan_queries(question: str, earlier: list[str] | None = None, *, most: int = 3) -> QueryPlan:
+    """Plan up to ``most`` distinct queries for ``question`` (earlier user turns optional).
+
+    Order: the resolved question, then each named subject (when there are two or more, or
+    the subject is a title that the question wraps in other words), then the keyword form.
+    """
+    resolved = resolve_followup(" ".join(question.split()), earlier or [])
+    queries: list[str] = [resolved]
+    names = subjects(resolved)
+    if len(names) >= 2:
+        queries.extend(names)
+    kw = keywords(resolved)
+    if kw:
+        queries.append(kw)
+    if len(names) == 1:
+        queries.append(names[0])
+    seen: set[str] = set()
+    unique: list[str] = []
+    for q in queries:
+        key = " ".join(q.lower().split())
+        if key and key not in seen:
+            seen.add(key)
+            unique.append(q)
+    return QueryPlan(question=resolved, queries=tuple(unique[: max(1, most)]))

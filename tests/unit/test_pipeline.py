@@ -1,0 +1,103 @@
+"""The pipeline fetches concurrently, survives bad pages and never waits past its deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import anyio
+import pytest
+
+from retrieval.errors import FetchError
+from retrieval.pipeline import Pipeline, PipelineConfig, canonical_url, dedupe_hits
+from retrieval.types import Document, Page, Passage, SearchHit
+
+
+class ListSearch:
+    name = "list"
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+
+    async def search(self, query: str, *, limit: int) -> list[SearchHit]:
+        return [SearchHit(url=u, title=f"T{i}") for i, u in enumerate(self.urls[:limit])]
+
+
+class ScriptedFetcher:
+    """Pages by URL; 'hang' sleeps forever, 'fail' raises, anything else is served after 50 ms."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    async def fetch(self, url: str) -> Page:
+        self.started.append(url)
+        if "hang" in url:
+            await anyio.sleep(3600)
+        if "fail" in url:
+            raise FetchError("connect", "refused")
+        await anyio.sleep(0.05)
+        return Page(
+            url=url, final_url=url, status=200, content_type="text/plain", body=url.encode()
+        )
+
+
+class EchoExtractor:
+    def extract(self, page: Page) -> Document | None:
+        if "boom" in page.url:
+            raise RuntimeError("extractor bug")
+        return Document(url=page.final_url, title="", text=f"text of {page.url}")
+
+
+class AllRanker:
+    def rank(self, query: str, documents: Sequence[Document], *, limit: int) -> list[Passage]:
+        return [
+            Passage(doc=i, start=0, end=len(d.text), text=d.text, score=1.0)
+            for i, d in enumerate(documents)
+        ][:limit]
+
+
+def _pipeline(urls: list[str], deadline: float = 1.0) -> tuple[Pipeline, ScriptedFetcher]:
+    fetcher = ScriptedFetcher()
+    pipe = Pipeline(
+        search=ListSearch(urls),
+        fetcher=fetcher,
+        extractor=EchoExtractor(),
+        ranker=AllRanker(),
+        config=PipelineConfig(max_pages=6, fetch_deadline_s=deadline),
+    )
+    return pipe, fetcher
+
+
+@pytest.mark.anyio
+async def test_hanging_and_failing_pages_do_not_sink_the_answer() -> None:
+    urls = ["http://a/1", "http://a/hang", "http://a/fail", "http://a/boom", "http://a/2"]
+    pipe, fetcher = _pipeline(urls, deadline=0.5)
+    t0 = time.perf_counter()
+    ev = await pipe.gather("q")
+    assert sorted(fetcher.started) == sorted(urls)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 0.9, "the fetch deadline bounds the wait for a hanging page"
+    assert [d.url for d in ev.documents] == ["http://a/1", "http://a/2"]
+    assert ev.stats.pages_attempted == 5
+    assert ev.stats.pages_fetched == 2
+    assert ev.stats.pages_failed == 3
+    # Titles missing from extraction come from the search hit.
+    assert [d.title for d in ev.documents] == ["T0", "T4"]
+
+
+@pytest.mark.anyio
+async def test_pages_are_fetched_concurrently() -> None:
+    urls = [f"http://a/{i}" for i in range(6)]
+    pipe, _ = _pipeline(urls)
+    t0 = time.perf_counter()
+    ev = await pipe.gather("q")
+    # Six 50 ms fetches in parallel take ~50 ms, not 300 ms.
+    assert time.perf_counter() - t0 < 0.25
+    assert len(ev.documents) == 6
+
+
+def test_canonical_url_and_dedupe() -> None:
+    assert canonical_url("HTTP://Example.COM:80/a/#frag") == "http://example.com/a"
+    assert canonical_url("https://x.org:8443/p?q=1") == "https://x.org:8443/p?q=1"
+    hits = [SearchHit(url=u, title="") for u in ["http://x/a", "http://X/a/", "http://x/b"]]
+    assert [h.url for h in dedupe_hits(hits)] == ["http://x/a", "http://x/b"]
