@@ -7,18 +7,23 @@ from collections.abc import Mapping
 
 import msgspec
 
+from retrieval.search.registry import provider_names
+
 
 class SettingsError(ValueError):
     """A configuration value in the environment is malformed."""
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
+class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=True):
     """Every knob of the service. Defaults give an offline server on 127.0.0.1:8000."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     search_provider: str = "bundled"
     searxng_url: str | None = None
+    brave_api_key: str | None = None
+    tavily_api_key: str | None = None
+    exa_api_key: str | None = None
     upstream_base_url: str | None = None
     upstream_api_key: str | None = None
     upstream_model: str = "gpt-4o-mini"
@@ -72,15 +77,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         def csv(name: str) -> tuple[str, ...]:
             return tuple(part.strip() for part in (get(name) or "").split(",") if part.strip())
 
-        provider = (get("FOOTNOTE_SEARCH_PROVIDER") or "bundled").lower()
+        provider = (get("FOOTNOTE_SEARCH_PROVIDER") or "bundled").lower().replace(" ", "")
         searxng = get("FOOTNOTE_SEARXNG_URL")
-        if provider == "searxng" and not searxng:
+        try:
+            names = provider_names(provider)
+        except ValueError as exc:
+            raise SettingsError(f"FOOTNOTE_SEARCH_PROVIDER: {exc}") from None
+        if "searxng" in names and not searxng:
             raise SettingsError("FOOTNOTE_SEARCH_PROVIDER=searxng needs FOOTNOTE_SEARXNG_URL")
+        for name in ("brave", "tavily", "exa"):
+            if name in names and not get(f"FOOTNOTE_{name.upper()}_API_KEY"):
+                raise SettingsError(
+                    f"FOOTNOTE_SEARCH_PROVIDER={name} needs FOOTNOTE_{name.upper()}_API_KEY"
+                )
         return cls(
             host=get("FOOTNOTE_HOST") or "127.0.0.1",
             port=int(number("FOOTNOTE_PORT", 8000, int)),
             search_provider=provider,
             searxng_url=searxng,
+            brave_api_key=get("FOOTNOTE_BRAVE_API_KEY"),
+            tavily_api_key=get("FOOTNOTE_TAVILY_API_KEY"),
+            exa_api_key=get("FOOTNOTE_EXA_API_KEY"),
             upstream_base_url=get("FOOTNOTE_UPSTREAM_BASE_URL") or get("OPENAI_BASE_URL"),
             upstream_api_key=get("FOOTNOTE_UPSTREAM_API_KEY") or get("OPENAI_API_KEY"),
             upstream_model=get("FOOTNOTE_UPSTREAM_MODEL") or "gpt-4o-mini",

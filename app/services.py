@@ -1,0 +1,87 @@
+"""The service's collaborators, built once from settings and passed into ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from app.answer.upstream import Upstream
+from app.settings import Settings
+from retrieval.extract import TrafilaturaExtractor
+from retrieval.net.fetcher import FetchConfig, HttpFetcher
+from retrieval.protocols import Extractor, Fetcher, Ranker, SearchProvider
+from retrieval.rank import Bm25Ranker
+from retrieval.search.bundled import BundledCorpus
+from retrieval.search.registry import SearchConfig, build_provider
+
+
+@dataclass
+class Services:
+    """Everything a request needs besides settings; tests pass fakes at these seams."""
+
+    search: SearchProvider
+    fetcher: Fetcher
+    extractor: Extractor
+    ranker: Ranker
+    upstream: Upstream | None = None
+    bundled: BundledCorpus | None = None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close every client the services opened."""
+        for close in self.closers:
+            await close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Real services for ``settings``: the configured search provider, fetcher and upstream."""
+    provider = build_provider(
+        settings.search_provider,
+        SearchConfig(
+            searxng_url=settings.searxng_url,
+            brave_api_key=settings.brave_api_key,
+            tavily_api_key=settings.tavily_api_key,
+            exa_api_key=settings.exa_api_key,
+            timeout_s=settings.search_timeout_s,
+            public_base_url=settings.base_url,
+        ),
+    )
+    closers: list[Callable[[], Awaitable[None]]] = []
+    fetcher: Fetcher
+    bundled = provider if isinstance(provider, BundledCorpus) else None
+    if bundled is not None:
+        # The bundled corpus serves its own pages in-process: no network at all.
+        fetcher = bundled
+    else:
+        http_fetcher = HttpFetcher(
+            FetchConfig(
+                timeout_s=settings.fetch_timeout_s,
+                max_wire_bytes=settings.fetch_max_bytes,
+                allow_private=settings.fetch_allow_private,
+            )
+        )
+        closers.append(http_fetcher.aclose)
+        fetcher = http_fetcher
+    aclose = getattr(provider, "aclose", None)
+    if aclose is not None:
+        closers.append(aclose)
+    upstream = None
+    if settings.upstream_base_url:
+        upstream = Upstream(
+            base_url=settings.upstream_base_url,
+            api_key=settings.upstream_api_key,
+            model=settings.upstream_model,
+            timeout_s=settings.upstream_timeout_s,
+            max_retries=settings.upstream_max_retries,
+        )
+        closers.append(upstream.aclose)
+    return Services(
+        search=provider,
+        fetcher=fetcher,
+        extractor=TrafilaturaExtractor(),
+        # ~8,000 characters of passages keeps the prompt near 2,000 tokens (4 chars a token).
+        ranker=Bm25Ranker(max_chars=8000),
+        upstream=upstream,
+        bundled=bundled,
+        closers=closers,
+    )
