@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from retrieval.net.addresses import parse_networks
 from retrieval.search.registry import provider_names
 
 
@@ -32,11 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=Tru
     api_keys: tuple[str, ...] = ()
     fetch_allow_private: tuple[str, ...] = ()
     fetch_timeout_s: float = 5.0
-    fetch_deadline_s: float = 8.0
     fetch_max_bytes: int = 5_000_000
     search_timeout_s: float = 10.0
-    max_pages: int = 8
-    max_passages: int = 8
     max_request_bytes: int = 1_000_000
     public_url: str | None = None
 
@@ -90,6 +88,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=Tru
                 raise SettingsError(
                     f"FOOTNOTE_SEARCH_PROVIDER={name} needs FOOTNOTE_{name.upper()}_API_KEY"
                 )
+        allow_private = csv("FOOTNOTE_FETCH_ALLOW_PRIVATE")
+        try:
+            parse_networks(allow_private)
+        except ValueError as exc:
+            raise SettingsError(f"FOOTNOTE_FETCH_ALLOW_PRIVATE: {exc}") from None
         return cls(
             host=get("FOOTNOTE_HOST") or "127.0.0.1",
             port=int(number("FOOTNOTE_PORT", 8000, int)),
@@ -103,9 +106,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=Tru
             upstream_model=get("FOOTNOTE_UPSTREAM_MODEL") or "gpt-4o-mini",
             upstream_timeout_s=number("FOOTNOTE_UPSTREAM_TIMEOUT", 60.0, float),
             api_keys=csv("FOOTNOTE_API_KEYS"),
-            fetch_allow_private=csv("FOOTNOTE_FETCH_ALLOW_PRIVATE"),
+            fetch_allow_private=allow_private,
             fetch_timeout_s=number("FOOTNOTE_FETCH_TIMEOUT", 5.0, float),
-            fetch_deadline_s=number("FOOTNOTE_FETCH_DEADLINE", 8.0, float),
-            max_pages=int(number("FOOTNOTE_MAX_PAGES", 8, int)),
+            fetch_max_bytes=int(number("FOOTNOTE_FETCH_MAX_BYTES", 5_000_000, int)),
+            search_timeout_s=number("FOOTNOTE_SEARCH_TIMEOUT", 10.0, float),
+            max_request_bytes=int(number("FOOTNOTE_MAX_REQUEST_BYTES", 1_000_000, int)),
             public_url=get("FOOTNOTE_PUBLIC_URL"),
         )

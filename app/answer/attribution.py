@@ -18,6 +18,7 @@ from retrieval.text import tokenize
 # "[3]", "[1, 2]", "[1][2]": a group of source numbers.
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _MARKER_PREFIX = re.compile(r"\[[\d,\s]{0,12}$")
+EXCERPT_KEEP = 0.6
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 
 
@@ -143,7 +144,11 @@ def best_excerpts(claim_text: str, source: Source, *, most: int = 2) -> list[tup
             sentence = passage.text[s:e]
             scored.append((support(claim_text, sentence), passage.start + s, sentence))
     scored.sort(key=lambda t: (-t[0], t[1]))
-    best = [t for t in scored[:most] if t[0] > 0] or scored[:1]
+    if not scored:
+        return []
+    top = scored[0][0]
+    # A second excerpt earns its place only if it supports the claim nearly as well.
+    best = [t for t in scored[:most] if t[0] > 0 and t[0] >= EXCERPT_KEEP * top] or scored[:1]
     # Every excerpt is a verbatim slice of the fetched document text.
     out = []
     for score, offset, sentence in sorted(best, key=lambda t: t[1]):

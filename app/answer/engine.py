@@ -179,7 +179,9 @@ class TextStream:
     @property
     def finish_reason(self) -> str:
         """Why the text ended."""
-        return "stop" if self._upstream is None else self._upstream.finish_reason
+        if self._upstream is None:
+            return "stop"
+        return self._upstream.finish_reason or "stop"
 
 
 async def write_stream(services: Services, found: Research, req: ChatRequest) -> TextStream:
@@ -223,7 +225,9 @@ def finalize(found: Research, text: str, prompt_tokens: int, completion_tokens: 
 
 
 def _snippet(source: Source, limit: int = 300) -> str:
-    text = " ".join(source.passages[0].text.split()) if source.passages else ""
+    """The source's best-scored passage, whitespace folded and cut at a word."""
+    best = max(source.passages, key=lambda p: p.score, default=None)
+    text = " ".join(best.text.split()) if best is not None else ""
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 

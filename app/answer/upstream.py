@@ -46,7 +46,7 @@ class UpstreamStream:
         self._prompt_chars = sum(len(m["content"]) for m in prompt_messages)
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
-        self.finish_reason = "stop"
+        self.finish_reason: str | None = None
         self.text = ""
 
     async def deltas(self) -> AsyncIterator[str]:
@@ -67,6 +67,10 @@ class UpstreamStream:
             raise _map_error(exc) from exc
         finally:
             await self._stream.close()
+        if self.finish_reason is None:
+            # A connection cut mid-answer ends the SSE body without a finish reason; the
+            # text so far is not an answer to pass off as complete.
+            raise UpstreamError("upstream stream ended before the answer was finished")
 
     def counts(self) -> tuple[int, int]:
         """Prompt and completion tokens: the upstream's when it sent them, else estimates."""

@@ -56,6 +56,8 @@ def test_openai_variables_are_fallbacks() -> None:
         {"FOOTNOTE_PORT": "eighty"},
         {"FOOTNOTE_PORT": "-1"},
         {"FOOTNOTE_SEARCH_PROVIDER": "searxng"},
+        {"FOOTNOTE_FETCH_ALLOW_PRIVATE": "127.0.0.0/8,not-a-cidr"},
+        {"FOOTNOTE_UPSTREAM_TIMEOUT": "0"},
     ],
 )
 def test_bad_values_are_refused(env: dict[str, str]) -> None:
