@@ -79,8 +79,9 @@ def build_services(settings: Settings) -> Services:
         search=provider,
         fetcher=fetcher,
         extractor=TrafilaturaExtractor(),
-        # ~8,000 characters of passages keeps the prompt near 2,000 tokens (4 chars a token).
-        ranker=Bm25Ranker(max_chars=8000),
+        # ~7,500 characters of passages keep the whole prompt under ~2,500 tokens (4 chars a
+        # token, plus source headers and instructions).
+        ranker=Bm25Ranker(max_chars=7500, per_source=5),
         upstream=upstream,
         bundled=bundled,
         closers=closers,

@@ -17,6 +17,9 @@ class Tier(msgspec.Struct, frozen=True, kw_only=True):
     max_pages: int
     max_passages: int
     fetch_deadline_s: float
+    rounds: int = 1
+    followup_queries: int = 0
+    followup_pages: int = 0
 
     def budget(self) -> dict[str, float]:
         """The budgets as shown by ``GET /v1/models``."""
@@ -26,6 +29,9 @@ class Tier(msgspec.Struct, frozen=True, kw_only=True):
             "pages": self.max_pages,
             "passages": self.max_passages,
             "fetch_deadline_s": self.fetch_deadline_s,
+            "rounds": self.rounds,
+            "followup_queries": self.followup_queries,
+            "followup_pages": self.followup_pages,
         }
 
 
@@ -34,39 +40,45 @@ TIERS: dict[str, Tier] = {
     for t in (
         Tier(
             name="speed",
+            description="Fastest: one round, the 4 best pages.",
             max_queries=2,
-            description="Fastest: reads the 3 best pages.",
-            max_hits=5,
-            max_pages=3,
-            max_passages=6,
+            max_hits=10,
+            max_pages=4,
+            max_passages=10,
             fetch_deadline_s=3.0,
         ),
         Tier(
             name="lite",
-            max_queries=2,
-            description="Reads the 5 best pages.",
-            max_hits=8,
-            max_pages=5,
-            max_passages=8,
+            description="One round, the 6 best pages.",
+            max_queries=3,
+            max_hits=10,
+            max_pages=6,
+            max_passages=14,
             fetch_deadline_s=5.0,
         ),
         Tier(
             name="base",
+            description="The default: 10 pages, then a follow-up round for what they name.",
             max_queries=3,
-            description="The default: reads the 8 best pages.",
-            max_hits=10,
-            max_pages=8,
-            max_passages=12,
-            fetch_deadline_s=8.0,
+            max_hits=20,
+            max_pages=10,
+            max_passages=20,
+            fetch_deadline_s=6.0,
+            rounds=2,
+            followup_queries=2,
+            followup_pages=4,
         ),
         Tier(
             name="core",
+            description="Deepest: 12 pages and up to two follow-up rounds (multi-hop questions).",
             max_queries=5,
-            description="Broadest: reads up to 12 pages.",
-            max_hits=15,
+            max_hits=20,
             max_pages=12,
-            max_passages=16,
-            fetch_deadline_s=10.0,
+            max_passages=24,
+            fetch_deadline_s=8.0,
+            rounds=3,
+            followup_queries=3,
+            followup_pages=5,
         ),
     )
 }

@@ -18,8 +18,9 @@ import msgspec
 
 from retrieval.errors import FetchError, SearchUnavailable
 from retrieval.filters import SearchFilters, domain_allowed, recent_enough
+from retrieval.plan import followup_queries, names_page
 from retrieval.protocols import Extractor, Fetcher, Ranker, SearchProvider
-from retrieval.text import fold
+from retrieval.text import tokenize
 from retrieval.types import Document, Evidence, Page, SearchHit, Stats
 
 log = logging.getLogger("footnote.pipeline")
@@ -29,6 +30,9 @@ Offload = Callable[[Extractor, Page], Awaitable[tuple[Document | None, float]]]
 
 # Reciprocal-rank fusion constant: small, so a page first for any one query stays near the top.
 RRF_K = 10
+# Weight of the question's words in a hit's title and snippet (0..1), against RRF's ~0.09
+# for a first place.
+SNIPPET_WEIGHT = 0.5
 # Larger than any fused rank score: a subject's own page is always read.
 NAMED_BONUS = 1.0
 
@@ -52,6 +56,10 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_pages: int = 8
     max_passages: int = 8
     fetch_deadline_s: float = 8.0
+    # Follow-up rounds: search what the first round's evidence names but did not read.
+    rounds: int = 1
+    followup_queries: int = 2
+    followup_pages: int = 4
 
 
 def canonical_url(url: str) -> str:
@@ -80,35 +88,33 @@ def dedupe_hits(hits: list[SearchHit]) -> list[SearchHit]:
     return out
 
 
-def _norm_title(text: str) -> str:
-    return " ".join(fold(text).lower().split())
-
-
-def names_page(query: str, title: str) -> bool:
-    """Whether a page title names exactly the query's subject ("Ed Wood", "Ed Wood (film)")."""
-    q, t = _norm_title(query), _norm_title(title)
-    return bool(q) and (t == q or t.startswith(q + " (") or t.startswith(q + " - "))
-
-
 def fuse(
-    result_lists: Sequence[Sequence[SearchHit]], queries: Sequence[str] = ()
+    result_lists: Sequence[Sequence[SearchHit]],
+    queries: Sequence[str] = (),
+    question: str = "",
 ) -> list[SearchHit]:
     """Merge ranked lists by reciprocal-rank fusion, deduplicated by canonical URL.
 
     A page found by several queries rises; ties keep the order of the first list. A page
     whose title names a subject query exactly ("Ed Wood") goes before the rest: it is that
-    subject's own page, which engines often rank below a namesake.
+    subject's own page, which engines often rank below a namesake. With ``question`` given,
+    a hit whose title and snippet share more of the question's words moves up a little:
+    the cheapest look at a page before paying to fetch it.
     """
+    wanted = set(tokenize(question))
     scores: dict[str, float] = {}
     first: dict[str, tuple[int, int, SearchHit]] = {}
     for li, hits in enumerate(result_lists):
         query = queries[li] if li < len(queries) else ""
         for rank, hit in enumerate(dedupe_hits(list(hits))):
             key = canonical_url(hit.url)
-            bonus = NAMED_BONUS if li > 0 and names_page(query, hit.title) else 0.0
+            bonus = NAMED_BONUS if li > 0 and names_page(query, hit.title, hit.url) else 0.0
             scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1) + bonus
             if key not in first:
                 first[key] = (rank, li, hit)
+                if wanted:
+                    seen = set(tokenize(f"{hit.title} {hit.snippet}"))
+                    scores[key] += SNIPPET_WEIGHT * len(wanted & seen) / len(wanted)
     order = sorted(scores, key=lambda k: (-scores[k], first[k][0], first[k][1]))
     return [first[k][2] for k in order]
 
@@ -153,44 +159,53 @@ class Pipeline:
         cpu: dict[str, float] = {}
 
         t0 = time.perf_counter()
-        hits = await self._search_all(planned)
+        hits = self._filtered(await self._search_all(planned), filters)
         timings["search"] = (time.perf_counter() - t0) * 1000
-        hits = [
-            h
-            for h in hits
-            if domain_allowed(h.url, filters) and recent_enough(h.published, filters)
-        ]
         chosen = hits[: cfg.max_pages]
+        documents, extract_cpu, t_fetch = await self._read_all(chosen, filters)
+        timings["fetch_extract"] = t_fetch
+        cpu["extract"] = extract_cpu
+        attempted = list(chosen)
 
-        t1 = time.perf_counter()
-        slots: list[tuple[Document, float] | None] = [None] * len(chosen)
-        # A page still in flight at the deadline is abandoned, not waited for.
-        with anyio.move_on_after(cfg.fetch_deadline_s):
-            async with anyio.create_task_group() as tg:
-                for i, hit in enumerate(chosen):
-                    tg.start_soon(self._read_one, i, hit, slots)
-        timings["fetch_extract"] = (time.perf_counter() - t1) * 1000
-        cpu["extract"] = sum(s[1] for s in slots if s is not None) * 1000
-
-        documents = tuple(
-            _with_hit_metadata(slot[0], hit)
-            for slot, hit in zip(slots, chosen, strict=True)
-            if slot is not None
-        )
-        # Dates are better known after extraction: enforce recency once more.
-        documents = tuple(d for d in documents if recent_enough(d.published, filters))
-        fetched = sum(s is not None for s in slots)
-
-        t2 = time.perf_counter()
         c2 = time.thread_time()
+        t2 = time.perf_counter()
         passages = self._ranker.rank(question, documents, limit=cfg.max_passages)
-        cpu["rank"] = (time.thread_time() - c2) * 1000
         timings["rank"] = (time.perf_counter() - t2) * 1000
+
+        for _ in range(cfg.rounds - 1):
+            followups = followup_queries(
+                question, planned, documents, passages, cfg.followup_queries
+            )
+            if not followups:
+                break
+            t3 = time.perf_counter()
+            try:
+                more = self._filtered(await self._search_all(followups), filters)
+            except SearchUnavailable:
+                break
+            timings["search"] += (time.perf_counter() - t3) * 1000
+            planned = (*planned, *followups)
+            seen = {canonical_url(h.url) for h in attempted}
+            fresh = [h for h in more if canonical_url(h.url) not in seen][: cfg.followup_pages]
+            if not fresh:
+                break
+            new_docs, more_cpu, t_fetch = await self._read_all(fresh, filters)
+            timings["fetch_extract"] += t_fetch
+            cpu["extract"] += more_cpu
+            attempted += fresh
+            hits = [*hits, *fresh]
+            documents = (*documents, *new_docs)
+            t4 = time.perf_counter()
+            passages = self._ranker.rank(question, documents, limit=cfg.max_passages)
+            timings["rank"] += (time.perf_counter() - t4) * 1000
+
+        # Thread CPU of this task minus the extraction workers: planning and ranking.
+        cpu["rank"] = (time.thread_time() - c2) * 1000
         stats = Stats(
             searches=len(planned),
-            pages_attempted=len(chosen),
-            pages_fetched=fetched,
-            pages_failed=len(chosen) - fetched,
+            pages_attempted=len(attempted),
+            pages_fetched=len(documents),
+            pages_failed=len(attempted) - len(documents),
             timings_ms=timings,
             cpu_ms=cpu,
         )
@@ -201,6 +216,35 @@ class Pipeline:
             passages=tuple(passages),
             stats=stats,
         )
+
+    @staticmethod
+    def _filtered(hits: list[SearchHit], filters: SearchFilters) -> list[SearchHit]:
+        return [
+            h
+            for h in hits
+            if domain_allowed(h.url, filters) and recent_enough(h.published, filters)
+        ]
+
+    async def _read_all(
+        self, chosen: list[SearchHit], filters: SearchFilters
+    ) -> tuple[tuple[Document, ...], float, float]:
+        """Fetch and extract ``chosen`` at once; returns documents, extraction CPU ms, wall ms."""
+        t0 = time.perf_counter()
+        slots: list[tuple[Document, float] | None] = [None] * len(chosen)
+        # A page still in flight at the deadline is abandoned, not waited for.
+        with anyio.move_on_after(self._config.fetch_deadline_s):
+            async with anyio.create_task_group() as tg:
+                for i, hit in enumerate(chosen):
+                    tg.start_soon(self._read_one, i, hit, slots)
+        documents = tuple(
+            _with_hit_metadata(slot[0], hit)
+            for slot, hit in zip(slots, chosen, strict=True)
+            if slot is not None
+        )
+        # Dates are better known after extraction: enforce recency once more.
+        documents = tuple(d for d in documents if recent_enough(d.published, filters))
+        cpu_ms = sum(s[1] for s in slots if s is not None) * 1000
+        return documents, cpu_ms, (time.perf_counter() - t0) * 1000
 
     async def _search_all(self, queries: Sequence[str]) -> list[SearchHit]:
         results: list[list[SearchHit] | SearchUnavailable | None] = [None] * len(queries)
@@ -218,7 +262,7 @@ class Pipeline:
             failure = next(r for r in results if isinstance(r, SearchUnavailable))
             raise failure
         kept = [(r, q) for r, q in zip(results, queries, strict=True) if isinstance(r, list)]
-        return fuse([r for r, _ in kept], [q for _, q in kept])
+        return fuse([r for r, _ in kept], [q for _, q in kept], queries[0])
 
     async def _read_one(
         self, index: int, hit: SearchHit, slots: list[tuple[Document, float] | None]

@@ -13,10 +13,14 @@ leans on a pronoun or names no subject borrows the subjects of the turn before.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 
-from retrieval.text import STOPWORDS
+from retrieval.chunk import split_sentences
+from retrieval.text import STOPWORDS, tokenize
+from retrieval.types import Document, Passage
 
 # Capitalised runs ("Scott Derrickson", "The Exorcism of Emily Rose"), allowing short
 # lower-case connectors inside a name, and quoted titles.
@@ -32,8 +36,10 @@ _PRONOUNS = frozenset(
 _NOT_NAMES = frozenset(
     """what which who whom whose when where why how is are was were do does did can could
     would should will in on at of the a an and or for to from by with as if name list tell
-    give find explain describe compare i you we my our your""".split()
+    give find explain describe compare i you we my our your this these those that aside
+    after before during although while since besides apart despite according""".split()
 )
+_YEARISH = re.compile(r"^\d[\d\s\u2013\u2014/-]*$")
 _WORD = re.compile(rf"[\w{_APOS}-]+")
 
 
@@ -58,6 +64,9 @@ def subjects(text: str) -> list[str]:
         if not words:
             continue
         name = " ".join(words)
+        # A bare year or range ("1988", "2011-12") names nothing to search for on its own.
+        if _YEARISH.match(name):
+            continue
         if len(name) > 1 and not any(name.lower() in f.lower() for f in found):
             found.append(name)
     return found
@@ -113,3 +122,76 @@ def plan_queries(question: str, earlier: list[str] | None = None, *, most: int =
             seen.add(key)
             unique.append(q)
     return QueryPlan(question=resolved, queries=tuple(unique[: max(1, most)]))
+
+
+_SLUG_QUALIFIER = re.compile(r"_\([^)]*\)$")
+_QUALIFIER = re.compile(r"\s*(?:\([^)]*\)|\s[-\u2013\u2014|:]\s.*)$")
+_MONTHS = frozenset(
+    """january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
+
+
+def names_page(query: str, title: str, url: str = "") -> bool:
+    """Whether a page's title or URL slug names exactly the query's subject.
+
+    "Ed Wood", "Ed Wood (film)" and "Ed Wood - Openpedia" name "Ed Wood"; so does "These
+    Boots Are Made for Walkin'" for "Boots Are Made for Walkin" (compared as content words,
+    so articles, case, accents and apostrophes don't matter). Headlines often wrap the
+    subject in other words ("Inside the story of Ed Wood"), so the URL's last path segment
+    counts too: ``/2011/08/adriana-trigiani`` names "Adriana Trigiani".
+    """
+    wanted = tokenize(query)
+    if not wanted:
+        return False
+    if tokenize(_QUALIFIER.sub("", title)) == wanted:
+        return True
+    slug = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) if url else ""
+    slug = _SLUG_QUALIFIER.sub("", slug.rsplit(".", 1)[0] if "." in slug[-6:] else slug)
+    return bool(slug) and tokenize(slug.replace("_", " ").replace("-", " ")) == wanted
+
+
+def followup_queries(
+    question: str,
+    asked: Sequence[str],
+    documents: Sequence[Document],
+    passages: Sequence[Passage],
+    most: int,
+    *,
+    read_passages: int = 8,
+) -> tuple[str, ...]:
+    """Subjects the best passages name that nobody has searched or read yet (the next hop).
+
+    A multi-hop question ("the woman who portrayed Corliss Archer in Kiss and Tell") names
+    only the first hop; the passages about it name the second ("Shirley Temple"). Each
+    candidate scores the passage scores of where it appears, discounted by rank; names
+    already in the question, already asked, or whose own page was read are skipped.
+    """
+    known = set(tokenize(question))
+    asked_keys = {" ".join(tokenize(a)) for a in asked}
+    scores: dict[str, float] = {}
+    for rank, passage in enumerate(passages[:read_passages]):
+        weight = passage.score / (1 + rank)
+        for start, end in split_sentences(passage.text):
+            sentence = passage.text[start:end]
+            # The bridge sits in a sentence that talks about the question's own terms.
+            overlap = len(known & set(tokenize(sentence))) / max(1, len(known))
+            if overlap == 0:
+                continue
+            for name in subjects(sentence):
+                tokens = tokenize(name)
+                if not tokens or len(tokens) > 6 or set(tokens) <= known:
+                    continue
+                if name[0].isdigit():
+                    continue
+                if len(tokens) == 1 and (len(tokens[0]) < 4 or tokens[0] in _MONTHS):
+                    continue
+                if " ".join(tokens) in asked_keys:
+                    continue
+                if any(names_page(name, d.title, d.url) for d in documents):
+                    continue
+                # Full names ("Adriana Trigiani") are likelier hops than one word ("Virginia").
+                bonus = 1.5 if len(tokens) > 1 else 1.0
+                scores[name] = scores.get(name, 0.0) + weight * overlap * bonus
+    ranked = sorted(scores, key=lambda n: -scores[n])
+    return tuple(ranked[: max(0, most)])

@@ -88,6 +88,9 @@ async def research(
             max_pages=tier.max_pages,
             max_passages=tier.max_passages,
             fetch_deadline_s=tier.fetch_deadline_s,
+            rounds=tier.rounds,
+            followup_queries=tier.followup_queries,
+            followup_pages=tier.followup_pages,
         ),
     )
     earlier = [content_text(m.content) for m in messages if m.role == "user"][:-1]

@@ -12,8 +12,7 @@ from __future__ import annotations
 from app.answer.attribution import support
 from app.answer.sources import Source
 from retrieval.chunk import split_sentences
-from retrieval.pipeline import names_page
-from retrieval.plan import subjects
+from retrieval.plan import names_page, subjects
 from retrieval.text import tokenize
 
 ABSTAIN = "I could not find an answer to this question in the sources I read."
@@ -62,11 +61,11 @@ def extractive_answer(question: str, sources: list[Source], *, most: int = 3) ->
         return ABSTAIN
     best = candidates[0][0]
     chosen: list[Candidate] = []
-    titles = {s.number: s.document.title for s in sources}
+    docs = {s.number: s.document for s in sources}
     for name in subjects(question)[:most]:
         wanted = set(tokenize(name))
         # The subject's own page speaks for it best; else any sentence that names it.
-        own = [c for c in candidates if names_page(name, titles[c[1]])]
+        own = [c for c in candidates if names_page(name, docs[c[1]].title, docs[c[1]].url)]
         mentions = [c for c in candidates if wanted and wanted <= set(tokenize(c[3]))]
         pick = next(iter(own or mentions), None)
         if pick is not None and pick not in chosen:

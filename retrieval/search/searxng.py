@@ -11,6 +11,7 @@ providers (``retrieval.search._http``), so ``FallbackProvider`` can cool it down
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,9 @@ from retrieval.search._http import (
 from retrieval.text import normalize_date
 from retrieval.types import SearchHit
 
+# SearXNG answers about ten results a page; larger limits read further pages.
+PAGE_SIZE = 10
+MAX_PAGES = 3
 LABEL = "SearXNG"
 
 
@@ -68,11 +72,36 @@ class SearxngProvider:
         """Return at most ``limit`` http(s) hits for ``query``, deduplicated by URL, best first."""
         if limit < 1 or not query.strip():
             return []
-        body = await self._get(query.strip())
-        return parse_results(body, limit=limit)
+        pages = min(MAX_PAGES, max(1, math.ceil(limit / PAGE_SIZE)))
+        if pages == 1:
+            return parse_results(await self._get(query.strip(), 1), limit=limit)
+        # Deeper budgets ask the next results pages at once rather than one after another;
+        # a later page that fails only shortens the list.
+        bodies: list[bytes | None] = [None] * pages
 
-    async def _get(self, query: str) -> bytes:
-        params = {"q": query, "format": "json", "pageno": "1"}
+        async def one(page: int) -> None:
+            try:
+                bodies[page - 1] = await self._get(query.strip(), page)
+            except SearchUnavailable:
+                if page == 1:
+                    raise
+
+        async with anyio.create_task_group() as tg:
+            for page in range(1, pages + 1):
+                tg.start_soon(one, page)
+        hits: list[SearchHit] = []
+        seen: set[str] = set()
+        for body in bodies:
+            if body is None:
+                continue
+            for hit in parse_results(body, limit=PAGE_SIZE * 3):
+                if hit.url not in seen:
+                    seen.add(hit.url)
+                    hits.append(hit)
+        return hits[:limit]
+
+    async def _get(self, query: str, page: int) -> bytes:
+        params = {"q": query, "format": "json", "pageno": str(page)}
         try:
             # httpx timeouts are per network operation; this bounds the whole exchange.
             with anyio.fail_after(self.timeout_s):

@@ -101,3 +101,21 @@ def test_canonical_url_and_dedupe() -> None:
     assert canonical_url("https://x.org:8443/p?q=1") == "https://x.org:8443/p?q=1"
     hits = [SearchHit(url=u, title="") for u in ["http://x/a", "http://X/a/", "http://x/b"]]
     assert [h.url for h in dedupe_hits(hits)] == ["http://x/a", "http://x/b"]
+
+
+def test_fusion_puts_a_subjects_own_page_and_snippet_matches_first() -> None:
+    from retrieval.pipeline import fuse
+
+    q1 = [SearchHit(url="http://w/a", title="A"), SearchHit(url="http://w/b", title="B")]
+    q2 = [
+        SearchHit(url="http://w/c", title="Ed Woodson"),
+        SearchHit(url="http://w/ed", title="Ed Wood"),
+    ]
+    fused = fuse([q1, q2], ["question", "Ed Wood"])
+    assert fused[0].url == "http://w/ed"
+    assert [h.url for h in fused].count("http://w/a") == 1
+    plain = [
+        SearchHit(url="http://w/x", title="Other", snippet="nothing here"),
+        SearchHit(url="http://w/y", title="Nationality", snippet="Scott Derrickson is American"),
+    ]
+    assert fuse([plain], ["q"], "Scott Derrickson nationality American")[0].url == "http://w/y"

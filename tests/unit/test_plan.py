@@ -57,3 +57,37 @@ def test_followup_borrows_subjects_of_the_previous_turn() -> None:
     plan = plan_queries("And its sequel?", earlier)
     assert "Doctor Strange" in plan.question
     assert "Doctor Strange" in plan.queries
+
+
+def test_names_page_by_title_or_slug() -> None:
+    from retrieval.plan import names_page
+
+    assert names_page("Ed Wood", "Ed Wood (film)")
+    assert names_page("Ed Wood", "Ed Wood - Openpedia")
+    assert names_page("Boots Are Made for Walkin", "These Boots Are Made for Walkin'")
+    assert names_page(
+        "Adriana Trigiani", "Adriana Trigiani, explained", "http://n.test/2011/08/adriana-trigiani"
+    )
+    assert names_page("Hayden", "", "http://w.test/wiki/Hayden_(musician)")
+    assert not names_page("Ed Wood", "Ed Woodson", "http://w.test/wiki/Ed_Woodson")
+    assert not names_page("", "Anything")
+
+
+def test_followups_name_the_next_hop_not_what_was_read() -> None:
+    from retrieval.plan import followup_queries
+    from retrieval.types import Document, Passage
+
+    text = (
+        "Big Stone Gap is a 2014 American romantic comedy film written and directed by "
+        "Adriana Trigiani. It was shot in Virginia."
+    )
+    film = Document(
+        url="http://w.test/wiki/Big_Stone_Gap_(film)", title="Big Stone Gap (film)", text=text
+    )
+    passage = Passage(doc=0, start=0, end=len(text), text=text, score=5.0)
+    question = 'The director of the romantic comedy "Big Stone Gap" is based in what New York city?'
+    asked = (question, "Big Stone Gap", "New York")
+    assert followup_queries(question, asked, [film], [passage], 1) == ("Adriana Trigiani",)
+    # Once her page was read, she is no longer a next hop.
+    her = Document(url="http://n.test/2011/08/adriana-trigiani", title="Adriana Trigiani", text="x")
+    assert "Adriana Trigiani" not in followup_queries(question, asked, [film, her], [passage], 2)

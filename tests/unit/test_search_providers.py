@@ -437,3 +437,19 @@ def test_registry_builds_a_fallback_chain_in_order() -> None:
     assert chain.name == "searxng+brave"
     with pytest.raises(ValueError, match="FOOTNOTE_TAVILY_API_KEY"):
         build_provider("searxng,tavily", config)
+
+
+@pytest.mark.anyio
+async def test_searxng_reads_further_pages_for_larger_limits(searxng: FakeSearxng) -> None:
+    provider = SearxngProvider(searxng.base_url, timeout_s=5.0)
+    try:
+        searxng.queries.clear()
+        hits = await provider.search("American film director", limit=20)
+        assert sorted(int(q["pageno"]) for q in searxng.queries) == [1, 2]
+        assert 10 < len(hits) <= 20
+        assert len({h.url for h in hits}) == len(hits)
+        searxng.queries.clear()
+        assert len(await provider.search("American film director", limit=10)) <= 10
+        assert [q["pageno"] for q in searxng.queries] == [1]
+    finally:
+        await provider.aclose()
