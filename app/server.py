@@ -60,6 +60,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         owned = services is None
         app.state.services = build_services(settings) if services is None else services
         app.state.settings = settings
+        if owned:
+            await app.state.services.start()
         log.info(
             "footnote ready: search=%s upstream=%s",
             settings.search_provider,

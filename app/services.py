@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 
 from app.answer.upstream import Upstream
 from app.settings import Settings
+from retrieval.cache import CacheEntry, MemoryCache, SingleFlight
+from retrieval.dispatch import AnyExtractor
 from retrieval.extract import TrafilaturaExtractor
 from retrieval.net.fetcher import FetchConfig, HttpFetcher
+from retrieval.pipeline import PageCache
 from retrieval.protocols import Extractor, Fetcher, Ranker, SearchProvider
 from retrieval.rank import Bm25Ranker
 from retrieval.search.bundled import BundledCorpus
 from retrieval.search.registry import SearchConfig, build_provider
+from retrieval.workers import ProcessOffload
 
 
 @dataclass
@@ -25,7 +29,14 @@ class Services:
     ranker: Ranker
     upstream: Upstream | None = None
     bundled: BundledCorpus | None = None
+    offload: ProcessOffload | None = None
+    cache: PageCache | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start what needs starting before the first request (the extraction pool)."""
+        if self.offload is not None:
+            await self.offload.start()
 
     async def aclose(self) -> None:
         """Close every client the services opened."""
@@ -65,6 +76,18 @@ def build_services(settings: Settings) -> Services:
     aclose = getattr(provider, "aclose", None)
     if aclose is not None:
         closers.append(aclose)
+    offload = None
+    if settings.extract_workers > 0:
+        offload = ProcessOffload(settings.extract_workers)
+        closers.append(offload.aclose)
+    cache = None
+    if settings.cache_ttl_s > 0 and bundled is None:
+        # Pages already held in memory (the bundled corpus) gain nothing from a cache.
+        cache = PageCache(
+            store=MemoryCache(),
+            flights=SingleFlight[CacheEntry](),
+            ttl_s=settings.cache_ttl_s,
+        )
     upstream = None
     if settings.upstream_base_url:
         upstream = Upstream(
@@ -78,11 +101,13 @@ def build_services(settings: Settings) -> Services:
     return Services(
         search=provider,
         fetcher=fetcher,
-        extractor=TrafilaturaExtractor(),
+        extractor=AnyExtractor(TrafilaturaExtractor()),
         # ~7,500 characters of passages keep the whole prompt under ~2,500 tokens (4 chars a
         # token, plus source headers and instructions).
         ranker=Bm25Ranker(max_chars=7500, per_source=5),
         upstream=upstream,
         bundled=bundled,
+        offload=offload,
+        cache=cache,
         closers=closers,
     )

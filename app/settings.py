@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=Tru
     fetch_max_bytes: int = 5_000_000
     search_timeout_s: float = 10.0
     max_request_bytes: int = 1_000_000
+    extract_workers: int = 2
+    cache_ttl_s: float = 3600.0
     public_url: str | None = None
 
     @property
@@ -71,6 +73,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=Tru
             if value <= 0:
                 raise SettingsError(f"{name} must be positive, got {raw!r}")
             return value
+
+        def count(name: str, default: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            if not raw.isdigit():
+                raise SettingsError(f"{name} must be a whole number >= 0, got {raw!r}")
+            return int(raw)
 
         def csv(name: str) -> tuple[str, ...]:
             return tuple(part.strip() for part in (get(name) or "").split(",") if part.strip())
@@ -112,4 +122,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=Tru
             search_timeout_s=number("FOOTNOTE_SEARCH_TIMEOUT", 10.0, float),
             max_request_bytes=int(number("FOOTNOTE_MAX_REQUEST_BYTES", 1_000_000, int)),
             public_url=get("FOOTNOTE_PUBLIC_URL"),
+            extract_workers=count("FOOTNOTE_EXTRACT_WORKERS", 2),
+            cache_ttl_s=float(count("FOOTNOTE_CACHE_TTL", 3600)),
         )

@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import msgspec
 
+from retrieval.cache import CacheEntry, DocumentCache, SingleFlight, get_or_load
 from retrieval.errors import FetchError, SearchUnavailable
 from retrieval.filters import SearchFilters, domain_allowed, recent_enough
 from retrieval.plan import followup_queries, names_page
 from retrieval.protocols import Extractor, Fetcher, Ranker, SearchProvider
 from retrieval.text import tokenize
 from retrieval.types import Document, Evidence, Page, SearchHit, Stats
+from retrieval.urls import canonical_url
 
 log = logging.getLogger("footnote.pipeline")
 
@@ -49,6 +50,15 @@ async def thread_offload(extractor: Extractor, page: Page) -> tuple[Document | N
     return await anyio.to_thread.run_sync(timed_extract, extractor, page)
 
 
+class PageCache(msgspec.Struct, frozen=True, kw_only=True):
+    """The fetch-and-extract cache a pipeline reads through, with its lifetimes."""
+
+    store: DocumentCache
+    flights: SingleFlight[CacheEntry]
+    ttl_s: float = 3600.0
+    negative_ttl_s: float = 60.0
+
+
 class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Budgets of one evidence gathering run."""
 
@@ -60,20 +70,6 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     rounds: int = 1
     followup_queries: int = 2
     followup_pages: int = 4
-
-
-def canonical_url(url: str) -> str:
-    """A URL's identity for deduplication: lower-case scheme/host, no fragment or default port."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
-    path = parts.path or "/"
-    if len(path) > 1:
-        path = path.rstrip("/")
-    return urlunsplit((scheme, host, path, parts.query, ""))
 
 
 def dedupe_hits(hits: list[SearchHit]) -> list[SearchHit]:
@@ -131,6 +127,7 @@ class Pipeline:
         ranker: Ranker,
         config: PipelineConfig,
         offload: Offload | None = None,
+        cache: PageCache | None = None,
     ) -> None:
         self._search = search
         self._fetcher = fetcher
@@ -138,6 +135,7 @@ class Pipeline:
         self._ranker = ranker
         self._config = config
         self._offload = offload or thread_offload
+        self._cache = cache
 
     async def gather(
         self,
@@ -267,18 +265,37 @@ class Pipeline:
     async def _read_one(
         self, index: int, hit: SearchHit, slots: list[tuple[Document, float] | None]
     ) -> None:
-        try:
+        cpu = [0.0]
+
+        async def load() -> Document | None:
             page = await self._fetcher.fetch(hit.url)
+            doc, cpu_s = await self._offload(self._extractor, page)
+            cpu[0] += cpu_s
+            return doc
+
+        try:
+            if self._cache is None:
+                doc = await load()
+            else:
+                entry = await get_or_load(
+                    self._cache.store,
+                    hit.url,
+                    load,
+                    ttl_s=self._cache.ttl_s,
+                    negative_ttl_s=self._cache.negative_ttl_s,
+                    flights=self._cache.flights,
+                )
+                doc = entry.document
+                if doc is None:
+                    log.info("skipped %s: %s", hit.url, entry.failure)
         except FetchError as exc:
             log.info("skipped %s: %s (%s)", hit.url, exc.reason, exc)
             return
-        try:
-            doc, cpu_s = await self._offload(self._extractor, page)
         except Exception:  # a page that breaks the extractor is one lost page, not a failed answer
             log.warning("extraction failed for %s", hit.url, exc_info=True)
             return
         if doc is not None and doc.text.strip():
-            slots[index] = (doc, cpu_s)
+            slots[index] = (doc, cpu[0])
 
 
 def _with_hit_metadata(doc: Document, hit: SearchHit) -> Document:

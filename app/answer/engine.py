@@ -83,6 +83,8 @@ async def research(
         fetcher=services.fetcher,
         extractor=services.extractor,
         ranker=services.ranker,
+        offload=services.offload,
+        cache=services.cache,
         config=PipelineConfig(
             max_hits=tier.max_hits,
             max_pages=tier.max_pages,

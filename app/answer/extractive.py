@@ -67,7 +67,8 @@ def extractive_answer(question: str, sources: list[Source], *, most: int = 3) ->
         # The subject's own page speaks for it best; else any sentence that names it.
         own = [c for c in candidates if names_page(name, docs[c[1]].title, docs[c[1]].url)]
         mentions = [c for c in candidates if wanted and wanted <= set(tokenize(c[3]))]
-        pick = next(iter(own or mentions), None)
+        own_mentions = [c for c in own if c in mentions]
+        pick = next(iter(own_mentions or own or mentions), None)
         if pick is not None and pick not in chosen:
             chosen.append(pick)
     for cand in candidates:

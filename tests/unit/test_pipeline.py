@@ -9,8 +9,9 @@ import anyio
 import pytest
 
 from retrieval.errors import FetchError
-from retrieval.pipeline import Pipeline, PipelineConfig, canonical_url, dedupe_hits
+from retrieval.pipeline import Pipeline, PipelineConfig, dedupe_hits
 from retrieval.types import Document, Page, Passage, SearchHit
+from retrieval.urls import canonical_url
 
 
 class ListSearch:
@@ -119,3 +120,28 @@ def test_fusion_puts_a_subjects_own_page_and_snippet_matches_first() -> None:
         SearchHit(url="http://w/y", title="Nationality", snippet="Scott Derrickson is American"),
     ]
     assert fuse([plain], ["q"], "Scott Derrickson nationality American")[0].url == "http://w/y"
+
+
+@pytest.mark.anyio
+async def test_cached_pages_are_not_fetched_again() -> None:
+    from retrieval.cache import CacheEntry, MemoryCache, SingleFlight
+    from retrieval.pipeline import PageCache
+
+    urls = ["http://a/1", "http://a/fail", "http://a/2"]
+    fetcher = ScriptedFetcher()
+    cache = PageCache(store=MemoryCache(), flights=SingleFlight[CacheEntry]())
+    pipe = Pipeline(
+        search=ListSearch(urls),
+        fetcher=fetcher,
+        extractor=EchoExtractor(),
+        ranker=AllRanker(),
+        config=PipelineConfig(max_pages=6, fetch_deadline_s=1.0),
+        cache=cache,
+    )
+    first = await pipe.gather("q")
+    second = await pipe.gather("q")
+    # The failure is cached too (briefly), so the dead page is not hammered.
+    assert sorted(fetcher.started) == sorted(urls)
+    assert [d.url for d in first.documents] == [d.url for d in second.documents]
+    assert second.stats.pages_fetched == 2
+    assert second.stats.cpu_ms["extract"] == 0.0
