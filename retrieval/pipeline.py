@@ -9,6 +9,7 @@ pages that arrived and the stragglers are cancelled.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -70,6 +71,11 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     rounds: int = 1
     followup_queries: int = 2
     followup_pages: int = 4
+    # Stragglers: once this share of the pages is in, the rest get a grace period of
+    # ``straggler_grace`` times the time taken so far (at least ``straggler_min_s``).
+    straggler_share: float = 0.8
+    straggler_grace: float = 0.5
+    straggler_min_s: float = 0.15
 
 
 def dedupe_hits(hits: list[SearchHit]) -> list[SearchHit]:
@@ -228,12 +234,29 @@ class Pipeline:
     ) -> tuple[tuple[Document, ...], float, float]:
         """Fetch and extract ``chosen`` at once; returns documents, extraction CPU ms, wall ms."""
         t0 = time.perf_counter()
+        cfg = self._config
         slots: list[tuple[Document, float] | None] = [None] * len(chosen)
+        # The slowest pages of a lognormal web cost the most time and bring the least: once
+        # most pages are in, the rest get a grace period, then the answer goes on without them.
+        quorum = max(1, math.ceil(cfg.straggler_share * len(chosen)))
+        done = 0
+
+        async def read(i: int, hit: SearchHit, scope: anyio.CancelScope) -> None:
+            nonlocal done
+            try:
+                await self._read_one(i, hit, slots)
+            finally:
+                done += 1
+                if done == quorum and done < len(chosen):
+                    elapsed = time.perf_counter() - t0
+                    grace = max(cfg.straggler_min_s, cfg.straggler_grace * elapsed)
+                    scope.deadline = min(scope.deadline, anyio.current_time() + grace)
+
         # A page still in flight at the deadline is abandoned, not waited for.
-        with anyio.move_on_after(self._config.fetch_deadline_s):
+        with anyio.move_on_after(cfg.fetch_deadline_s) as scope:
             async with anyio.create_task_group() as tg:
                 for i, hit in enumerate(chosen):
-                    tg.start_soon(self._read_one, i, hit, slots)
+                    tg.start_soon(read, i, hit, scope)
         documents = tuple(
             _with_hit_metadata(slot[0], hit)
             for slot, hit in zip(slots, chosen, strict=True)
