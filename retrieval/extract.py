@@ -9,11 +9,14 @@ removed. There are no single newlines in it.
 HTML is decoded here (charset from the fetcher, else ``<meta charset>`` in the first 4 KB,
 else UTF-8 with replacement) and cut to ``max_html_bytes`` before parsing, since parse time
 grows with size and main text sits near the top. The title and date come from a fast
-selectolax parse. The main text comes from ``trafilatura.extract(fast=True,
+selectolax parse. The main text comes first from the selectolax fast path
+(``retrieval.fastextract``: chrome pruned by tag and class/id, a known article container,
+accepted only when it reads as an article), which handles ~99% of templated pages in
+~0.4 ms; otherwise from ``trafilatura.extract(fast=True,
 include_comments=False, include_tables=True)`` with citation lists and navboxes pruned and
 its short-page floor lowered (see ``_main_text``); when trafilatura finds nothing, the
 ``<body>`` text minus script/style/navigation is used instead. On the test corpus this is
-faster than trafilatura's defaults on real pages at about the same token F1, and far
+faster than trafilatura's defaults on real pages at a higher token F1 (0.947 vs 0.928), and far
 cleaner on templated pages (no menus, bylines, share bars or reference lists).
 The extractor is stateless and picklable, so it may run in a process pool.
 """
@@ -30,6 +33,7 @@ import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import DEFAULT_CONFIG
 
+from retrieval.fastextract import fast_main_text
 from retrieval.text import normalize_date
 from retrieval.types import Document, Page
 
@@ -87,11 +91,16 @@ class TrafilaturaExtractor:
         max_html_bytes: int = 2_000_000,
         prune_xpath: tuple[str, ...] = DEFAULT_PRUNE_XPATH,
         fast: bool = True,
+        fast_path: bool = True,
     ) -> None:
-        """Cut HTML at ``max_html_bytes``; ``prune_xpath`` nodes never reach the text."""
+        """Cut HTML at ``max_html_bytes``; ``prune_xpath`` nodes never reach the text.
+
+        ``fast_path`` tries the selectolax extractor (``retrieval.fastextract``) first.
+        """
         self.max_html_bytes = max_html_bytes
         self.prune_xpath = prune_xpath
         self.fast = fast
+        self.fast_path = fast_path
 
     def extract(self, page: Page) -> Document | None:
         """Return the readable main text of ``page``, or ``None`` when it has none."""
@@ -109,11 +118,16 @@ class TrafilaturaExtractor:
         tree = LexborHTMLParser(html)
         title = extract_title(tree)
         published = extract_published(tree)
-        main = self._main_text(html)
-        # Markdown table rules ("|---|---|") from trafilatura's table rendering carry nothing.
-        text = normalise_blocks([ln for ln in main.split("\n") if not _TABLE_RULE.match(ln)])
-        if not text:
-            text = _body_text(tree)
+        blocks = fast_main_text(tree) if self.fast_path else None
+        if blocks is not None:
+            text = normalise_blocks(blocks)
+        else:
+            main = self._main_text(html)
+            # Markdown table rules ("|---|---|") from trafilatura's tables carry nothing.
+            text = normalise_blocks([ln for ln in main.split("\n") if not _TABLE_RULE.match(ln)])
+            if not text:
+                # The fast path may have pruned the tree: parse again.
+                text = _body_text(LexborHTMLParser(html) if self.fast_path else tree)
         if not text:
             return None
         return Document(
