@@ -1,4 +1,4 @@
-"""Footnote itself on a loopback port, wired to the loopback fakes."""
+"""Pytest fixtures: Footnote itself on a loopback port, wired to the loopback fakes."""
 
 from __future__ import annotations
 
