@@ -20,6 +20,8 @@ class Tier(msgspec.Struct, frozen=True, kw_only=True):
     rounds: int = 1
     followup_queries: int = 0
     followup_pages: int = 0
+    # Ask the upstream (when one is configured) for extra search queries.
+    llm_queries: int = 0
 
     def budget(self) -> dict[str, float]:
         """The budgets as shown by ``GET /v1/models``."""
@@ -32,6 +34,7 @@ class Tier(msgspec.Struct, frozen=True, kw_only=True):
             "rounds": self.rounds,
             "followup_queries": self.followup_queries,
             "followup_pages": self.followup_pages,
+            "llm_queries": self.llm_queries,
         }
 
 
@@ -79,6 +82,7 @@ TIERS: dict[str, Tier] = {
             rounds=3,
             followup_queries=3,
             followup_pages=5,
+            llm_queries=2,
         ),
     )
 }

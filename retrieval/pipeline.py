@@ -164,6 +164,14 @@ class Pipeline:
 
         t0 = time.perf_counter()
         hits = self._filtered(await self._search_all(planned), filters)
+        if len(hits) < cfg.max_pages:
+            # A thin first page: ask the engine for its next results page(s) too.
+            try:
+                deeper = await self._search.search(planned[0], limit=2 * cfg.max_hits)
+            except SearchUnavailable:
+                deeper = []
+            hits = fuse([hits, self._filtered(deeper, filters)])
+            planned = (*planned, planned[0])
         timings["search"] = (time.perf_counter() - t0) * 1000
         chosen = hits[: cfg.max_pages]
         documents, extract_cpu, t_fetch = await self._read_all(chosen, filters)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,10 +16,16 @@ import msgspec
 from app.answer.attribution import MarkerFilter, clean_markers
 from app.answer.basis import attribute
 from app.answer.extractive import ABSTAIN, extractive_answer
-from app.answer.prompt import build_messages, content_text, last_user_text
+from app.answer.prompt import (
+    build_messages,
+    content_text,
+    last_user_text,
+    parse_queries,
+    rewrite_messages,
+)
 from app.answer.sources import Source, number_sources
 from app.answer.upstream import UpstreamStream
-from app.errors import ApiError
+from app.errors import ApiError, UpstreamError
 from app.openai_types import (
     Annotation,
     ChatMessage,
@@ -34,6 +41,8 @@ from retrieval.pipeline import Pipeline, PipelineConfig
 from retrieval.plan import plan_queries
 from retrieval.types import Evidence
 
+log = logging.getLogger("footnote.engine")
+
 
 class Research(msgspec.Struct, frozen=True, kw_only=True):
     """The question, the evidence gathered for it and the numbered sources."""
@@ -42,6 +51,9 @@ class Research(msgspec.Struct, frozen=True, kw_only=True):
     messages: list[ChatMessage]
     evidence: Evidence
     sources: list[Source]
+    # Tokens the upstream spent on research itself (query rewriting), billed with the answer.
+    research_prompt_tokens: int = 0
+    research_completion_tokens: int = 0
 
 
 class Final(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,12 +109,38 @@ async def research(
     )
     earlier = [content_text(m.content) for m in messages if m.role == "user"][:-1]
     plan = plan_queries(question, earlier, most=tier.max_queries)
-    evidence = await pipeline.gather(plan.question, queries=plan.queries, filters=filters)
+    queries = list(plan.queries)
+    spent = (0, 0)
+    if tier.llm_queries and services.upstream is not None:
+        extra, spent = await _llm_queries(services, question, earlier, tier.llm_queries)
+        known = {q.lower() for q in queries}
+        queries += [q for q in extra if q.lower() not in known]
+    evidence = await pipeline.gather(plan.question, queries=queries, filters=filters)
     return Research(
         question=question,
         messages=messages,
         evidence=evidence,
         sources=number_sources(evidence),
+        research_prompt_tokens=spent[0],
+        research_completion_tokens=spent[1],
+    )
+
+
+async def _llm_queries(
+    services: Services, question: str, earlier: list[str], most: int
+) -> tuple[list[str], tuple[int, int]]:
+    """Extra queries written by the upstream; a failure here only loses the extras."""
+    assert services.upstream is not None
+    try:
+        result = await services.upstream.complete(
+            rewrite_messages(question, earlier), {"max_tokens": 80}
+        )
+    except UpstreamError as exc:
+        log.warning("query rewriting skipped: %s", exc)
+        return [], (0, 0)
+    return parse_queries(result.text, most=most), (
+        result.prompt_tokens,
+        result.completion_tokens,
     )
 
 
@@ -203,6 +241,8 @@ def finalize(found: Research, text: str, prompt_tokens: int, completion_tokens: 
     abstained = text.strip() == ABSTAIN
     attributed = attribute(text, found.sources, abstained=abstained)
     stats = found.evidence.stats
+    prompt_tokens += found.research_prompt_tokens
+    completion_tokens += found.research_completion_tokens
     usage = Usage(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,

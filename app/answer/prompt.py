@@ -111,3 +111,31 @@ def build_messages(
             out.append({"role": message.role, "content": content_text(message.content)})
     out.append({"role": "user", "content": render_sources(question, sources, boundary)})
     return out
+
+
+REWRITE_PROMPT = (
+    "You turn a user's question into web search queries. Reply with at most three "
+    "queries, one per line, with no numbering, quotes or commentary. Prefer short keyword "
+    "queries that name the entities the answer depends on, including ones the question "
+    "only describes (for 'the director of X', search for X's director)."
+)
+_LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
+
+
+def rewrite_messages(question: str, earlier: list[str]) -> list[dict[str, str]]:
+    """The upstream conversation asking for search queries (no page text involved)."""
+    context = "".join(f"Earlier question: {' '.join(e.split())}\n" for e in earlier[-2:])
+    return [
+        {"role": "system", "content": REWRITE_PROMPT},
+        {"role": "user", "content": f"{context}Question: {' '.join(question.split())}"},
+    ]
+
+
+def parse_queries(text: str, *, most: int = 3) -> list[str]:
+    """Search queries from the model's reply: one per line, list marks and quotes removed."""
+    out: list[str] = []
+    for line in text.splitlines():
+        query = _LIST_MARK.sub("", line).strip().strip("\"'`").strip()
+        if 2 <= len(query) <= 120 and query.lower() not in {q.lower() for q in out}:
+            out.append(query)
+    return out[:most]

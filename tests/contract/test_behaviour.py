@@ -106,3 +106,48 @@ def test_follow_up_resolves_against_the_earlier_turn(footnote: str, searxng: Any
     )
     asked = " ".join(str(q) for q in searxng.queries)
     assert "Doctor Strange" in asked
+
+
+@pytest.fixture(scope="module")
+def uncached(footnote_factory: Any) -> str:
+    """A Footnote without the page cache, so every page it reads is a request we can see."""
+    return str(footnote_factory(cache_ttl_s=0.0))
+
+
+def test_core_asks_the_upstream_for_queries_and_bills_them(
+    uncached: str, upstream: Any, searxng: Any, simweb: Any
+) -> None:
+    from app.answer.prompt import REWRITE_PROMPT
+    from tests.fakes.upstream import compose_answer, parse_prompt
+
+    def script(body: dict[str, Any]) -> str:
+        if body["messages"][0]["content"] == REWRITE_PROMPT:
+            return "Shirley Temple\nKiss and Tell 1945 film"
+        return compose_answer(*parse_prompt(body["messages"][-1]["content"]))
+
+    upstream.script = script
+    searxng.queries.clear()
+    simweb.requests.clear()
+    question = (
+        "What government position was held by the woman who portrayed Corliss Archer "
+        "in the film Kiss and Tell?"
+    )
+    resp = _client(uncached).chat.completions.create(
+        model="core", messages=[{"role": "user", "content": question}]
+    )
+    asked = [q["q"] for q in searxng.queries]
+    assert "Shirley Temple" in asked
+    rewrite = [
+        r for r in upstream.requests if r["body"]["messages"][0]["content"] == REWRITE_PROMPT
+    ]
+    assert len(rewrite) == 1
+    # Page text never goes into the rewriting call.
+    assert "<<<source" not in rewrite[0]["body"]["messages"][-1]["content"]
+    usage = resp.usage
+    assert usage is not None
+    # Both upstream calls are billed: more prompt tokens than the answer call alone.
+    answer_call = upstream.requests[-1]["body"]
+    answer_chars = sum(len(m["content"]) for m in answer_call["messages"])
+    assert usage.prompt_tokens > (answer_chars + 3) // 4
+    # The suggested query led to reading the page it names.
+    assert any("shirley-temple" in str(u) for u in simweb.requests)

@@ -159,3 +159,27 @@ async def test_stragglers_get_a_grace_period_not_the_whole_deadline() -> None:
     # Nine pages in after ~50 ms: the straggler gets max(0.15 s, half that), not 5 s.
     assert elapsed < 0.6
     assert ev.stats.pages_fetched == 9
+
+
+@pytest.mark.anyio
+async def test_a_thin_first_page_asks_for_more_results() -> None:
+    class Deep(ListSearch):
+        def __init__(self) -> None:
+            super().__init__([f"http://a/{i}" for i in range(6)])
+            self.limits: list[int] = []
+
+        async def search(self, query: str, *, limit: int) -> list[SearchHit]:
+            self.limits.append(limit)
+            return await super().search(query, limit=2 if limit <= 2 else limit)
+
+    search = Deep()
+    pipe = Pipeline(
+        search=search,
+        fetcher=ScriptedFetcher(),
+        extractor=EchoExtractor(),
+        ranker=AllRanker(),
+        config=PipelineConfig(max_hits=2, max_pages=4, fetch_deadline_s=1.0),
+    )
+    ev = await pipe.gather("q")
+    assert search.limits == [2, 4]
+    assert len(ev.documents) == 4

@@ -69,3 +69,14 @@ def test_content_parts_and_last_user_turn() -> None:
     assert last_user_text(msgs) == "second"
     built = build_messages(msgs, "second", [])
     assert [m["role"] for m in built] == ["system", "user", "assistant", "user"]
+
+
+def test_rewritten_queries_are_parsed_from_a_list() -> None:
+    from app.answer.prompt import parse_queries, rewrite_messages
+
+    reply = '1. "Shirley Temple"\n- Kiss and Tell 1945 film\n\n* shirley temple\n4) x\nfourth query'
+    assert parse_queries(reply) == ["Shirley Temple", "Kiss and Tell 1945 film", "fourth query"]
+    msgs = rewrite_messages("Who played her?", ["Who wrote Kiss and Tell?"])
+    assert msgs[0]["role"] == "system"
+    assert msgs[-1]["content"].endswith("Question: Who played her?")
+    assert "Earlier question: Who wrote Kiss and Tell?" in msgs[-1]["content"]
