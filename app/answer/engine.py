@@ -84,8 +84,9 @@ async def research(
     """Gather evidence for the last user turn within the tier's budgets."""
     question = last_user_text(messages)
     if not question:
+        # Well-formed JSON whose conversation holds nothing to research: unprocessable.
         raise ApiError(
-            400,
+            422,
             "The conversation needs a user message with text to research.",
             param="messages",
             code="missing_question",

@@ -54,7 +54,6 @@ def test_empty_body(http: httpx.Client) -> None:
         ({"model": "base", "messages": [Q], "n": 3}, "n"),
         ({"model": "base", "messages": [Q], "tools": [{"type": "function"}]}, "tools"),
         ({"model": "base", "messages": [Q], "temperature": "hot"}, "temperature"),
-        ({"model": "base", "messages": [{"role": "system", "content": "x"}]}, "messages"),
     ],
 )
 def test_invalid_requests_name_their_param(
@@ -63,6 +62,47 @@ def test_invalid_requests_name_their_param(
     err = _assert_error(http.post("/v1/chat/completions", json=body), 400)
     assert err["param"] == param
     assert err["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "system", "content": "Be brief."}],
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+        [{"role": "user", "content": "   "}],
+    ],
+)
+def test_nothing_to_research_is_422(http: httpx.Client, messages: list[Any]) -> None:
+    r = http.post("/v1/chat/completions", json={"model": "base", "messages": messages})
+    err = _assert_error(r, 422, "missing_question")
+    assert err["param"] == "messages"
+
+
+def test_a_bug_is_a_bare_500(searxng: Any, upstream: Any) -> None:
+    from app.server import create_app
+    from app.services import build_services
+    from app.settings import Settings
+    from tests.fakes.server import ServerThread
+
+    class Broken:
+        name = "broken"
+
+        async def search(self, query: str, *, limit: int) -> list[Any]:
+            raise ZeroDivisionError("secret internal detail /etc/passwd")
+
+    settings = Settings(search_provider="searxng", searxng_url=searxng.base_url, extract_workers=0)
+    services = build_services(settings)
+    services.search = Broken()
+    app: Any = create_app(settings, services)
+    with ServerThread(app, "127.0.0.1", lifespan=True) as server:
+        r = httpx.post(
+            f"{server.base_url}/v1/chat/completions",
+            json={"model": "speed", "messages": [Q]},
+            timeout=30,
+        )
+    err = _assert_error(r, 500, "internal_error")
+    assert err["type"] == "server_error"
+    assert "secret" not in r.text and "ZeroDivision" not in r.text
 
 
 def test_unknown_model_is_404_for_the_sdk(footnote: str) -> None:
