@@ -73,9 +73,9 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     followup_pages: int = 4
     # Stragglers: once this share of the pages is in, the rest get a grace period of
     # ``straggler_grace`` times the time taken so far (at least ``straggler_min_s``).
-    straggler_share: float = 0.8
-    straggler_grace: float = 0.5
-    straggler_min_s: float = 0.15
+    straggler_share: float = 0.75
+    straggler_grace: float = 0.35
+    straggler_min_s: float = 0.1
 
 
 def dedupe_hits(hits: list[SearchHit]) -> list[SearchHit]:
@@ -246,7 +246,8 @@ class Pipeline:
         slots: list[tuple[Document, float] | None] = [None] * len(chosen)
         # The slowest pages of a lognormal web cost the most time and bring the least: once
         # most pages are in, the rest get a grace period, then the answer goes on without them.
-        quorum = max(1, math.ceil(cfg.straggler_share * len(chosen)))
+        # Even a handful of pages leaves the slowest one to the grace period.
+        quorum = max(1, min(len(chosen) - 1, math.ceil(cfg.straggler_share * len(chosen))))
         done = 0
 
         async def read(i: int, hit: SearchHit, scope: anyio.CancelScope) -> None:

@@ -59,8 +59,8 @@ class FetchConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_redirects: int = 5
     allow_private: tuple[str, ...] = ()
     user_agent: str = "Footnote/0.1 (research answer engine)"
-    max_concurrency: int = 16
-    max_per_host: int = 4
+    max_concurrency: int = 64
+    max_per_host: int = 8
 
 
 @dataclasses.dataclass
@@ -279,14 +279,27 @@ class HttpFetcher:
         parts: list[bytes] = []
         wire_left = self._config.max_wire_bytes
         wire_capped = False
+        drained = 0
         async for raw in response.aiter_raw():
+            if decoder.finished and not decoder.truncated:
+                # The compressed stream ended before the HTTP message did (h11 has yet to see
+                # its end): read the short tail so the connection goes back to the pool
+                # instead of being dropped, but never an endless one.
+                drained += len(raw)
+                if drained > _DRAIN_LIMIT:
+                    break
+                continue
             if len(raw) > wire_left:
                 raw, wire_capped = raw[:wire_left], True
             wire_left -= len(raw)
             parts.append(decoder.feed(raw))
-            if wire_capped or decoder.finished:
+            if wire_capped or decoder.truncated:
                 break
         return b"".join(parts), wire_capped or decoder.truncated
+
+
+# Bytes read past the end of a compressed body to keep its connection reusable.
+_DRAIN_LIMIT = 64 * 1024
 
 
 def _map_error(exc: Exception) -> FetchError:

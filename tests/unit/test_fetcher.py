@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import anyio
 import httpcore
@@ -319,3 +320,19 @@ def test_bounded_decoder_rejects_corrupt_data() -> None:
     with pytest.raises(FetchError) as info:
         BoundedDecoder("gzip", 100).feed(b"\x1f\x8b\x08\x00garbage-garbage")
     assert info.value.reason == "decoding"
+
+
+@pytest.mark.anyio
+async def test_gzip_pages_keep_their_connection_alive(
+    simweb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.security.servers import record_dials
+
+    dials = record_dials(monkeypatch)
+    pages = [p for p in simweb.pages if p["site"] == 2][:3]
+    async with HttpFetcher(FetchConfig(allow_private=("127.0.0.0/8",))) as fetcher:
+        for page in pages:
+            got = await fetcher.fetch(simweb.url_for(2, page["path"]))
+            assert got.body.decode("utf-8") == page["html"]
+    # Reading past the end of the gzip stream lets httpcore reuse the connection.
+    assert len(dials) == 1
