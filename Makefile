@@ -43,8 +43,9 @@ typecheck: install ## mypy --strict
 
 check: lint typecheck ## Lint and typecheck
 
-bench: install ## Run the simulated-web benchmarks
-	$(BIN)/python -m bench
+bench: install ## Run the simulated-web benchmarks (BENCH_ARGS=--quick for a short run)
+	@$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
