@@ -6,7 +6,9 @@ positive idf (``PositiveIdfBM25``). Each passage is indexed with its document's 
 added, because passages often name their subject only by pronoun ("She is best known
 for ...") and the title is what ties them to the query.
 
-Scores are multiplied by ``prose_weight`` (0.35 for a block of table rows or headings, up
+A passage also gets ``neighbour_share`` of its best same-document neighbour's score: the
+sentence that completes a strong passage often sits in the next chunk. Scores are
+multiplied by ``prose_weight`` (0.35 for a block of table rows or headings, up
 to 1.0 for running text), so the paragraph about a subject beats its infobox.
 
 Selection, in order:
@@ -86,6 +88,7 @@ class Bm25Ranker:
         min_relative_score: float = 0.2,
         max_chars: int = 6000,
         passage_chars: int = 600,
+        neighbour_share: float = 0.3,
     ) -> None:
         """Configure selection; ``ValueError`` unless 1 <= passage_chars <= max_chars."""
         if per_source < 1:
@@ -98,6 +101,7 @@ class Bm25Ranker:
         self.min_relative_score = min_relative_score
         self.max_chars = max_chars
         self.passage_chars = passage_chars
+        self.neighbour_share = neighbour_share
 
     def rank(self, query: str, documents: Sequence[Document], *, limit: int) -> list[Passage]:
         """Return at most ``limit`` passages of ``documents`` for ``query``, best first."""
@@ -118,13 +122,19 @@ class Bm25Ranker:
                 corpus.append(tokenize(doc.text[start:end]) + title_tokens)
         if not corpus or not any(corpus):
             return []
-        scores = PositiveIdfBM25(corpus).get_scores(query_tokens)
-        out = []
-        for (i, s, e), score in zip(spans, scores, strict=True):
-            text = documents[i].text[s:e]
-            out.append(
-                Passage(doc=i, start=s, end=e, text=text, score=float(score) * prose_weight(text))
+        raw = [
+            float(score) * prose_weight(documents[i].text[s:e])
+            for (i, s, e), score in zip(
+                spans, PositiveIdfBM25(corpus).get_scores(query_tokens), strict=True
             )
+        ]
+        out = []
+        for k, (i, s, e) in enumerate(spans):
+            # A passage next to a strong one often finishes its thought ("It was founded in
+            # 1887."): neighbours in the same document lend it a share of their score.
+            near = [raw[j] for j in (k - 1, k + 1) if 0 <= j < len(spans) and spans[j][0] == i]
+            score = raw[k] + self.neighbour_share * max(near, default=0.0)
+            out.append(Passage(doc=i, start=s, end=e, text=documents[i].text[s:e], score=score))
         return out
 
     def select(self, candidates: Sequence[Passage], *, limit: int) -> list[Passage]:

@@ -206,3 +206,15 @@ def test_tokenize_folds_drops_stopwords_and_stems_consistently() -> None:
 )
 def test_normalize_date(value: str | None, expected: str | None) -> None:
     assert normalize_date(value) == expected
+
+
+def test_a_strong_passage_lends_its_neighbour_a_share() -> None:
+    first = "The Merit Network was formed in 1966 to connect Michigan universities. " * 6
+    second = "It later ran the backbone of a national research network for a decade. " * 6
+    doc = Document(url="m", title="Merit", text=f"{first.strip()}\n\n{second.strip()}")
+    ranker = Bm25Ranker(passage_chars=450)
+    scored = ranker.score(["merit", "michigan"], [doc])
+    assert len(scored) >= 2
+    # The second chunk shares no query word beyond the title, yet rises with its neighbour.
+    alone = Bm25Ranker(passage_chars=450, neighbour_share=0.0).score(["merit", "michigan"], [doc])
+    assert scored[-1].score > alone[-1].score
