@@ -51,6 +51,7 @@ from bench.service import bench_settings
 from retrieval.errors import FetchError
 from retrieval.net.decoding import BoundedDecoder
 from retrieval.protocols import Extractor, Ranker
+from retrieval.rank import clear_cache as clear_rank_cache
 from retrieval.search.searxng import SearxngProvider
 from retrieval.types import Document, Page, Passage, SearchHit
 from tests.fakes.searxng import FakeSearxng
@@ -248,6 +249,8 @@ async def _measure(
 ) -> tuple[dict[str, float], int]:
     meter.stages.clear()
     meter.excluded = 0.0
+    # Every measured request is cold: no passages or tokens left from an earlier one.
+    clear_rank_cache()
     c0 = time.process_time()
     found = await engine.research(services, tier, [ChatMessage(role="user", content=question)])
     t0 = time.thread_time()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rank_bm25 import BM25Okapi
 
@@ -62,6 +63,26 @@ def prose_weight(text: str) -> float:
     if total == 0:
         return _PROSE_FLOOR
     return _PROSE_FLOOR + (1.0 - _PROSE_FLOOR) * prose / total
+
+
+@lru_cache(maxsize=512)
+def _chunked(text: str, title: str, passage_chars: int) -> tuple[tuple[int, int, list[str]], ...]:
+    """Passages of a document with their tokens (title tokens added), cached.
+
+    Follow-up rounds rank the same documents again with a few more, and cached pages come
+    back in later requests; chunking and tokenizing them once is most of the ranking cost.
+    Callers must not mutate the token lists.
+    """
+    title_tokens = tokenize(title)
+    return tuple(
+        (start, end, tokenize(text[start:end]) + title_tokens)
+        for start, end in chunk(text, max_chars=passage_chars)
+    )
+
+
+def clear_cache() -> None:
+    """Forget cached passages and tokens (benchmarks measuring a cold request use this)."""
+    _chunked.cache_clear()
 
 
 class PositiveIdfBM25(BM25Okapi):  # type: ignore[misc]
@@ -116,10 +137,9 @@ class Bm25Ranker:
         spans: list[tuple[int, int, int]] = []
         corpus: list[list[str]] = []
         for index, doc in enumerate(documents):
-            title_tokens = tokenize(doc.title)
-            for start, end in chunk(doc.text, max_chars=self.passage_chars):
+            for start, end, tokens in _chunked(doc.text, doc.title, self.passage_chars):
                 spans.append((index, start, end))
-                corpus.append(tokenize(doc.text[start:end]) + title_tokens)
+                corpus.append(tokens)
         if not corpus or not any(corpus):
             return []
         raw = [
