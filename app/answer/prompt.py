@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.answer.sources import Source
 from app.openai_types import ChatMessage
@@ -63,6 +64,11 @@ def _fence_text(text: str) -> str:
     return _MARKER_LIKE.sub(lambda m: " ".join(m.group(0)), strip_invisible(text))
 
 
+def _site(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.") or "unknown"
+
+
 def render_sources(question: str, sources: list[Source], boundary: str) -> str:
     """The user turn: the question, then every source between its markers."""
     lines = [
@@ -76,7 +82,9 @@ def render_sources(question: str, sources: list[Source], boundary: str) -> str:
         lines += [
             f"<<<source {src.number} {boundary}>>>",
             f"Title: {_fence_text(' '.join(src.document.title.split()))}",
-            f"URL: {src.document.url}",
+            # The site, not the URL: the model cites by number, needs no link to copy, and
+            # the prompt stays shorter.
+            f"Site: {_site(src.document.url)}",
             "",
             body,
             f"<<<end {src.number} {boundary}>>>",

@@ -80,3 +80,12 @@ def test_rewritten_queries_are_parsed_from_a_list() -> None:
     assert msgs[0]["role"] == "system"
     assert msgs[-1]["content"].endswith("Question: Who played her?")
     assert "Earlier question: Who wrote Kiss and Tell?" in msgs[-1]["content"]
+
+
+def test_sources_name_their_site_not_a_url_to_copy() -> None:
+    msgs = build_messages(
+        [ChatMessage(role="user", content="q")], "q", [_source(1, "Some text here.")]
+    )
+    user = msgs[-1]["content"]
+    assert "Site: site1.test" in user
+    assert "http://" not in user
