@@ -73,15 +73,15 @@ TIERS: dict[str, Tier] = {
         ),
         Tier(
             name="core",
-            description="Deepest: 12 pages and up to two follow-up rounds (multi-hop questions).",
+            description="Deepest: 12 pages, then a wider follow-up round (multi-hop questions).",
             max_queries=5,
             max_hits=20,
             max_pages=12,
             max_passages=24,
             fetch_deadline_s=8.0,
-            rounds=3,
+            rounds=2,
             followup_queries=3,
-            followup_pages=5,
+            followup_pages=6,
             llm_queries=2,
         ),
     )

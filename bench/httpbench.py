@@ -8,6 +8,7 @@ a third process (``bench.world``).
   so the pages that request fetched are known exactly, with their injected delays. The
   *critical path* of a request is what no engine could avoid:
   ``search`` (server-timing) + the page fetch actually waited for longest + ``upstream``
+  (+ ``rewrite``, core's query-rewriting call)
   (server-timing). Footnote exposes no per-page timing, so the fetch part comes from the
   simulated web's log: a page was waited for ``min(injected delay, time until the response
   went out or the client hung up)`` - all of its delay if it was delivered, less if the
@@ -215,9 +216,9 @@ def summarize_latency(run: Run, fetch_cap_s: float, hang_s: float) -> LatencySum
     for o in ok:
         delays = [page[1] for page in o.page_latencies]
         rounds = fetch_rounds(o.page_latencies, o.search_times)
-        path = critical_path_ms(
-            o.stages.get("search", 0.0), o.stages.get("upstream", 0.0), rounds, fetch_cap_s
-        )
+        # Query rewriting (core) is an upstream call on the critical path too.
+        upstream_ms = o.stages.get("upstream", 0.0) + o.stages.get("rewrite", 0.0)
+        path = critical_path_ms(o.stages.get("search", 0.0), upstream_ms, rounds, fetch_cap_s)
         crit.append(path)
         if any(delay >= hang_s for delay in delays):
             hung.append(o)

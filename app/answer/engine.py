@@ -54,6 +54,8 @@ class Research(msgspec.Struct, frozen=True, kw_only=True):
     # Tokens the upstream spent on research itself (query rewriting), billed with the answer.
     research_prompt_tokens: int = 0
     research_completion_tokens: int = 0
+    # Upstream time spent on research (query rewriting), for Server-Timing.
+    rewrite_ms: float | None = None
 
 
 class Final(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,8 +114,11 @@ async def research(
     plan = plan_queries(question, earlier, most=tier.max_queries)
     queries = list(plan.queries)
     spent = (0, 0)
+    rewrite_ms = None
     if tier.llm_queries and services.upstream is not None:
+        t0 = time.perf_counter()
         extra, spent = await _llm_queries(services, question, earlier, tier.llm_queries)
+        rewrite_ms = (time.perf_counter() - t0) * 1000
         known = {q.lower() for q in queries}
         queries += [q for q in extra if q.lower() not in known]
     evidence = await pipeline.gather(plan.question, queries=queries, filters=filters)
@@ -124,6 +129,7 @@ async def research(
         sources=number_sources(evidence),
         research_prompt_tokens=spent[0],
         research_completion_tokens=spent[1],
+        rewrite_ms=rewrite_ms,
     )
 
 
@@ -280,5 +286,7 @@ def _snippet(source: Source, limit: int = 300) -> str:
 def server_timing(found: Research, extra: dict[str, float] | None = None) -> str:
     """A ``Server-Timing`` header value with the per-stage durations in ms."""
     stages = dict(found.evidence.stats.timings_ms)
+    if found.rewrite_ms is not None:
+        stages["rewrite"] = found.rewrite_ms
     stages.update(extra or {})
     return ", ".join(f"{name};dur={ms:.1f}" for name, ms in stages.items())

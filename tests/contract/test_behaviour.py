@@ -132,9 +132,11 @@ def test_core_asks_the_upstream_for_queries_and_bills_them(
         "What government position was held by the woman who portrayed Corliss Archer "
         "in the film Kiss and Tell?"
     )
-    resp = _client(uncached).chat.completions.create(
+    raw = _client(uncached).chat.completions.with_raw_response.create(
         model="core", messages=[{"role": "user", "content": question}]
     )
+    assert "rewrite;dur=" in raw.headers["server-timing"]
+    resp = raw.parse()
     asked = [q["q"] for q in searxng.queries]
     assert "Shirley Temple" in asked
     rewrite = [
@@ -151,3 +153,15 @@ def test_core_asks_the_upstream_for_queries_and_bills_them(
     assert usage.prompt_tokens > (answer_chars + 3) // 4
     # The suggested query led to reading the page it names.
     assert any("shirley-temple" in str(u) for u in simweb.requests)
+
+
+def test_stage_timings_in_server_timing(footnote: str) -> None:
+    r = httpx.post(
+        f"{footnote}/v1/chat/completions",
+        json={"model": "speed", "messages": [{"role": "user", "content": Q}]},
+        timeout=30,
+    )
+    stages = dict(part.strip().split(";dur=") for part in r.headers["server-timing"].split(","))
+    assert set(stages) == {"search", "fetch_extract", "rank", "upstream"}
+    assert all(float(ms) >= 0 for ms in stages.values())
+    assert float(stages["upstream"]) > 0
