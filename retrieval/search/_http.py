@@ -49,15 +49,21 @@ class ApiSearchProvider:
     name: str = ""
     label: str = ""
     max_results: int = 20
+    default_base_url: str = ""
 
     def __init__(
         self,
         api_key: str,
         *,
-        base_url: str,
-        timeout_s: float,
-        client: httpx.AsyncClient | None,
+        base_url: str | None = None,
+        timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
+        """Prepare a provider for ``api_key`` at ``base_url`` (default: the official API).
+
+        ``client`` is borrowed (not closed) if given.
+        """
+        base_url = base_url or self.default_base_url
         if not api_key or not api_key.strip():
             raise ValueError(f"{self.label} needs an API key")
         parts = urlsplit(base_url)

@@ -40,17 +40,7 @@ class BraveProvider(ApiSearchProvider):
     name = "brave"
     label = "Brave Search"
     max_results = 20
-
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout_s: float = 10.0,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        """Prepare a provider for ``api_key``; ``client`` is borrowed (not closed) if given."""
-        super().__init__(api_key, base_url=base_url, timeout_s=timeout_s, client=client)
+    default_base_url = DEFAULT_BASE_URL
 
     async def _call(self, query: str, limit: int) -> list[SearchHit]:
         data = await self._request(

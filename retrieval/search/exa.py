@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from retrieval.protocols import SearchProvider
 from retrieval.search._http import (
     ApiSearchProvider,
@@ -38,17 +36,7 @@ class ExaProvider(ApiSearchProvider):
     name = "exa"
     label = "Exa"
     max_results = 100
-
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout_s: float = 10.0,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        """Prepare a provider for ``api_key``; ``client`` is borrowed (not closed) if given."""
-        super().__init__(api_key, base_url=base_url, timeout_s=timeout_s, client=client)
+    default_base_url = DEFAULT_BASE_URL
 
     async def _call(self, query: str, limit: int) -> list[SearchHit]:
         data = await self._request(

@@ -43,12 +43,13 @@ class TavilyProvider(ApiSearchProvider):
     name = "tavily"
     label = "Tavily"
     max_results = 20
+    default_base_url = DEFAULT_BASE_URL
 
     def __init__(
         self,
         api_key: str,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 10.0,
         client: httpx.AsyncClient | None = None,
         search_depth: Literal["basic", "advanced"] = "basic",
