@@ -144,6 +144,9 @@ def parse_queries(text: str, *, most: int = 3) -> list[str]:
     out: list[str] = []
     for line in text.splitlines():
         query = _LIST_MARK.sub("", line).strip().strip("\"'`").strip()
+        # A full sentence ("I could not find this.") is a reply, not a query.
+        if query.endswith((".", "!")) and len(query.split()) >= 5:
+            continue
         if 2 <= len(query) <= 120 and query.lower() not in {q.lower() for q in out}:
             out.append(query)
     return out[:most]

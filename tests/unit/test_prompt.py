@@ -76,6 +76,10 @@ def test_rewritten_queries_are_parsed_from_a_list() -> None:
 
     reply = '1. "Shirley Temple"\n- Kiss and Tell 1945 film\n\n* shirley temple\n4) x\nfourth query'
     assert parse_queries(reply) == ["Shirley Temple", "Kiss and Tell 1945 film", "fourth query"]
+    assert parse_queries("I could not find this in the sources.\nShirley Temple") == [
+        "Shirley Temple"
+    ]
+    assert parse_queries("U.S.") == ["U.S."]
     msgs = rewrite_messages("Who played her?", ["Who wrote Kiss and Tell?"])
     assert msgs[0]["role"] == "system"
     assert msgs[-1]["content"].endswith("Question: Who played her?")
