@@ -66,21 +66,12 @@ class ApiSearchProvider:
         base_url = base_url or self.default_base_url
         if not api_key or not api_key.strip():
             raise ValueError(f"{self.label} needs an API key")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{self.label} base URL must be an http(s) URL, got {base_url!r}")
-        if not timeout_s > 0:
-            raise ValueError(f"{self.label} timeout must be positive, got {timeout_s!r}")
+        check_endpoint(self.label, base_url, timeout_s)
         self.api_key = api_key.strip()
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=timeout_s,
-            trust_env=False,
-            follow_redirects=False,
-            headers={"Accept": "application/json", "Accept-Encoding": "gzip, identity"},
-        )
+        self._client = client or json_client(timeout_s)
 
     def __repr__(self) -> str:
         """Name the provider and its endpoint, never the key."""
@@ -134,7 +125,7 @@ class ApiSearchProvider:
                     content=content,
                 ) as response:
                     self._check_status(response, status_messages or {})
-                    body = await _read_capped(response, label)
+                    body = await read_capped(response, label)
         except (TimeoutError, httpx.TimeoutException):
             raise SearchUnavailable(f"{label} did not answer within {self.timeout_s:g}s") from None
         except httpx.ConnectError as exc:
@@ -164,7 +155,31 @@ class ApiSearchProvider:
         raise SearchUnavailable(f"{label} answered HTTP {status}")
 
 
-async def _read_capped(response: httpx.Response, label: str) -> bytes:
+def check_endpoint(label: str, base_url: str, timeout_s: float) -> None:
+    """``ValueError`` unless ``base_url`` is an http(s) URL and ``timeout_s`` is positive."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{label} base URL must be an http(s) URL, got {base_url!r}")
+    if not timeout_s > 0:
+        raise ValueError(f"{label} timeout must be positive, got {timeout_s!r}")
+
+
+def json_client(timeout_s: float) -> httpx.AsyncClient:
+    """The HTTP client of a search API: JSON, no redirects, no proxies from the environment.
+
+    No redirects, so a key never follows one to another host; no environment proxies, since
+    a stray HTTP(S)_PROXY would send every query (and key) somewhere else.
+    """
+    return httpx.AsyncClient(
+        timeout=timeout_s,
+        trust_env=False,
+        follow_redirects=False,
+        headers={"Accept": "application/json", "Accept-Encoding": "gzip, identity"},
+    )
+
+
+async def read_capped(response: httpx.Response, label: str) -> bytes:
+    """The response body, or ``SearchUnavailable`` once it passes ``MAX_BODY_BYTES``."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise SearchUnavailable(f"{label} answered with an oversized body")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -22,11 +21,13 @@ import msgspec
 
 from retrieval.errors import SearchRateLimited, SearchUnavailable
 from retrieval.search._http import (
-    MAX_BODY_BYTES,
+    check_endpoint,
     clean_text,
     collect_hits,
     http_url,
+    json_client,
     parse_retry_after,
+    read_capped,
     results_list,
 )
 from retrieval.text import normalize_date
@@ -51,22 +52,11 @@ class SearxngProvider:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         """Search ``base_url``; ``client`` is borrowed (not closed) when given."""
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"SearXNG URL must be an http(s) URL, got {base_url!r}")
-        if not timeout_s > 0:
-            raise ValueError(f"SearXNG timeout must be positive, got {timeout_s!r}")
+        check_endpoint(LABEL, base_url, timeout_s)
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._owns_client = client is None
-        # No proxies from the environment: the instance is usually a sidecar on a private
-        # address, and a stray HTTP(S)_PROXY would send every query somewhere else.
-        self._client = client or httpx.AsyncClient(
-            timeout=timeout_s,
-            trust_env=False,
-            follow_redirects=False,
-            headers={"Accept": "application/json", "Accept-Encoding": "gzip, identity"},
-        )
+        self._client = client or json_client(timeout_s)
 
     async def search(self, query: str, *, limit: int) -> list[SearchHit]:
         """Return at most ``limit`` http(s) hits for ``query``, deduplicated by URL, best first."""
@@ -109,7 +99,7 @@ class SearxngProvider:
                     "GET", f"{self.base_url}/search", params=params
                 ) as response:
                     _check_status(response.status_code, response.headers)
-                    return await _read_capped(response)
+                    return await read_capped(response, LABEL)
         except (TimeoutError, httpx.TimeoutException):
             raise SearchUnavailable(f"{LABEL} did not answer within {self.timeout_s:g}s") from None
         except httpx.HTTPError as exc:
@@ -139,17 +129,6 @@ def _check_status(status: int, headers: Mapping[str, str]) -> None:
             "settings.yml (search.formats)?"
         )
     raise SearchUnavailable(f"{LABEL} answered HTTP {status}")
-
-
-async def _read_capped(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise SearchUnavailable(f"{LABEL} answered with an oversized body")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_results(body: bytes, *, limit: int) -> list[SearchHit]:
