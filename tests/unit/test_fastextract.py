@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import collections
-import re
-
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
@@ -12,23 +9,11 @@ from retrieval.extract import TrafilaturaExtractor, normalise_blocks
 from retrieval.fastextract import fast_main_text
 from retrieval.search.bundled import CorpusPage, default_data_path, read_pages
 from retrieval.types import Page
+from tests.unit.test_extract import BOILERPLATE, token_f1
 
+# The template chrome test_extract checks, plus the comment/sidebar phrases of news and blogs.
 CHROME = (
-    "This site uses cookies",
-    "Accept all",
-    "Jump to content",
-    "Create account",
-    "Random article",
-    "From Openpedia",
-    "This page was last edited",
-    "Privacy policy",
-    "Share this",
-    "Subscribe",
-    "Newsletters",
-    "min read",
-    "Posted on",
-    "Retrieved",
-    "Categories",
+    *BOILERPLATE,
     "Related stories",
     "Popular now",
     "Leave a Reply",
@@ -41,16 +26,6 @@ CHROME = (
 
 def squash(text: str) -> str:
     return " ".join(text.replace("\u200b", "").split())
-
-
-def token_f1(predicted: str, reference: str) -> float:
-    a = collections.Counter(re.findall(r"\w+", predicted.lower()))
-    b = collections.Counter(re.findall(r"\w+", reference.lower()))
-    common = sum((a & b).values())
-    if not common:
-        return 0.0
-    precision, recall = common / sum(a.values()), common / sum(b.values())
-    return 2 * precision * recall / (precision + recall)
 
 
 def fast_text(html: str) -> str | None:
