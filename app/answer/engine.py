@@ -175,7 +175,8 @@ async def write(services: Services, found: Research, req: ChatRequest) -> Writte
     """The whole answer at once: from the upstream, or extractive when none is configured."""
     valid = {s.number for s in found.sources}
     if services.upstream is None or not found.sources:
-        text = extractive_answer(found.question, found.sources) if found.sources else ABSTAIN
+        # With no sources this is the abstention itself.
+        text = extractive_answer(found.question, found.sources)
         return Written(text=text, prompt_tokens=0, completion_tokens=0, finish_reason="stop")
     t0 = time.perf_counter()
     messages = build_messages(found.messages, found.question, found.sources)
@@ -213,7 +214,7 @@ class TextStream:
     async def _pieces(self) -> AsyncIterator[str]:
         if self._upstream is None:
             found = self._found
-            text = extractive_answer(found.question, found.sources) if found.sources else ABSTAIN
+            text = extractive_answer(found.question, found.sources)
             # Extractive text is ready at once; sent a word group at a time like a model's.
             words = text.split(" ")
             for i in range(0, len(words), 8):
