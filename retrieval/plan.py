@@ -141,14 +141,19 @@ def names_page(query: str, title: str, url: str = "") -> bool:
     subject in other words ("Inside the story of Ed Wood"), so the URL's last path segment
     counts too: ``/2011/08/adriana-trigiani`` names "Adriana Trigiani".
     """
-    wanted = tokenize(query)
-    if not wanted:
-        return False
-    if tokenize(_QUALIFIER.sub("", title)) == wanted:
-        return True
+    wanted = tuple(tokenize(query))
+    return bool(wanted) and wanted in page_names(title, url)
+
+
+def page_names(title: str, url: str = "") -> set[tuple[str, ...]]:
+    """The subjects a page names (see ``names_page``), as content-word tuples."""
+    names = {tuple(tokenize(_QUALIFIER.sub("", title)))}
     slug = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) if url else ""
     slug = _SLUG_QUALIFIER.sub("", slug.rsplit(".", 1)[0] if "." in slug[-6:] else slug)
-    return bool(slug) and tokenize(slug.replace("_", " ").replace("-", " ")) == wanted
+    if slug:
+        names.add(tuple(tokenize(slug.replace("_", " ").replace("-", " "))))
+    names.discard(())
+    return names
 
 
 def followup_queries(
@@ -169,6 +174,8 @@ def followup_queries(
     """
     known = set(tokenize(question))
     asked_keys = {" ".join(tokenize(a)) for a in asked}
+    # Every page read, once: checked for each candidate name below.
+    read = set().union(*(page_names(d.title, d.url) for d in documents))
     scores: dict[str, float] = {}
     for rank, passage in enumerate(passages[:read_passages]):
         weight = passage.score / (1 + rank)
@@ -188,7 +195,7 @@ def followup_queries(
                     continue
                 if " ".join(tokens) in asked_keys:
                     continue
-                if any(names_page(name, d.title, d.url) for d in documents):
+                if tuple(tokens) in read:
                     continue
                 # Full names ("Adriana Trigiani") are likelier hops than one word ("Virginia").
                 bonus = 1.5 if len(tokens) > 1 else 1.0
