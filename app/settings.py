@@ -41,11 +41,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, repr_omit_defaults=Tru
     public_url: str | None = None
 
     @property
-    def upstream_configured(self) -> bool:
-        """True when an upstream LLM endpoint is set."""
-        return bool(self.upstream_base_url)
-
-    @property
     def base_url(self) -> str:
         """Where clients reach this server (used for links to bundled pages)."""
         if self.public_url:
