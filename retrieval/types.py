@@ -13,6 +13,8 @@ class SearchHit(msgspec.Struct, frozen=True):
     snippet: str = ""
     published: str | None = None
     engine: str = ""
+    # True when the hit comes from the local index (a private document), not the web.
+    internal: bool = False
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -34,6 +36,8 @@ class Document(msgspec.Struct, frozen=True):
     title: str
     text: str
     published: str | None = None
+    # True when the text was read from the local index (a private document), not the web.
+    internal: bool = False
 
 
 class Passage(msgspec.Struct, frozen=True):
@@ -53,6 +57,11 @@ class Stats(msgspec.Struct, frozen=True):
     pages_attempted: int = 0
     pages_fetched: int = 0
     pages_failed: int = 0
+    # Page cache lookups (zero without a cache): a hit needed no fetch or extraction.
+    cache_hits: int = 0
+    cache_misses: int = 0
+    # Research rounds run: 1, plus each follow-up round (stopped early once covered).
+    rounds: int = 1
     timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
     cpu_ms: dict[str, float] = msgspec.field(default_factory=dict)
 

@@ -102,6 +102,10 @@ class BundledCorpus:
         await anyio.lowlevel.checkpoint()
         return self.search_sync(query, limit=limit)
 
+    async def ready(self) -> None:
+        """Always ready: the corpus is in memory."""
+        await anyio.lowlevel.checkpoint()
+
     def search_sync(self, query: str, *, limit: int) -> list[SearchHit]:
         """Synchronous ``search`` (it takes a few milliseconds)."""
         tokens = tokenize(query)

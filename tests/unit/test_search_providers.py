@@ -412,7 +412,7 @@ def test_registry_errors_name_the_problem() -> None:
     with pytest.raises(ValueError, match="FOOTNOTE_SEARXNG_URL"):
         build_provider("searxng", SearchConfig(None, 4.0, BASE))
     with pytest.raises(
-        ValueError, match="known providers: brave, bundled, duckduckgo, exa, searxng, tavily"
+        ValueError, match="known providers: brave, bundled, duckduckgo, exa, local, searxng, tavily"
     ):
         build_provider("google", SearchConfig(None, 4.0, BASE))
 

@@ -9,7 +9,8 @@ from app.settings import Settings, SettingsError
 
 def test_defaults_are_offline() -> None:
     s = Settings.from_env({})
-    assert s.search_provider == "bundled"
+    assert s.search_provider == "local"
+    assert s.index_path is None
     assert s.upstream_base_url is None
     assert (s.host, s.port) == ("127.0.0.1", 8000)
     assert s.api_keys == ()
