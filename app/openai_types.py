@@ -8,6 +8,8 @@ import msgspec
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 Confidence = Literal["low", "medium", "high"]
+# Where to search: the web, the local index of private documents, or both at once.
+SearchMode = Literal["web", "local", "mixed"]
 
 
 # --- request ---------------------------------------------------------------------------------
@@ -24,7 +26,13 @@ class ChatMessage(msgspec.Struct, kw_only=True):
 class StreamOptions(msgspec.Struct, kw_only=True):
     """``stream_options`` of the request."""
 
-    include_usage: bool = False
+    include_usage: bool | None = False
+
+
+class WebSearchOptions(msgspec.Struct, kw_only=True):
+    """``web_search_options`` (OpenAI, Perplexity): only the context size changes anything."""
+
+    search_context_size: str | None = None
 
 
 class ChatRequest(msgspec.Struct, kw_only=True):
@@ -45,9 +53,29 @@ class ChatRequest(msgspec.Struct, kw_only=True):
     logprobs: bool | None = None
     response_format: dict[str, Any] | None = None
     user: str | None = None
+    # Checked, then refused or passed on by app/api/contract.py (see there).
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    metadata: dict[str, str] | None = None
+    top_logprobs: int | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    web_search_options: WebSearchOptions | None = None
     # Perplexity-style search filters, enforced by Footnote after search.
     search_domain_filter: list[str] | None = None
     search_recency_filter: str | None = None
+    # Footnote: which sources to search (default: FOOTNOTE_SEARCH_PROVIDER as configured).
+    # Checked by app/answer/engine.py ``request_search`` (a 400 naming the allowed values).
+    search_mode: str | None = None
+    # Perplexity fields accepted for compatibility: no images or related questions are returned.
+    return_images: bool | None = None
+    return_related_questions: bool | None = None
+    # Perplexity date filters: refused (400) until search can filter by exact dates.
+    search_after_date_filter: str | None = None
+    search_before_date_filter: str | None = None
 
 
 # --- basis and research metadata -------------------------------------------------------------
@@ -59,6 +87,8 @@ class Citation(msgspec.Struct, kw_only=True):
     url: str
     title: str
     excerpts: list[str]
+    # True when the source is a document of the local index, not a web page.
+    internal: bool = False
 
 
 class FieldBasis(msgspec.Struct, kw_only=True):
@@ -77,6 +107,8 @@ class SearchResult(msgspec.Struct, kw_only=True):
     url: str
     date: str | None
     snippet: str
+    # True when the source is a document of the local index, not a web page.
+    internal: bool = False
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -139,7 +171,8 @@ class ChatCompletion(msgspec.Struct, kw_only=True):
     citations: list[str]
     search_results: list[SearchResult]
     object: str = "chat.completion"
-    system_fingerprint: str | None = None
+    # OpenAI's spec types it a string when present, never null: left out (UNSET) unless set.
+    system_fingerprint: str | msgspec.UnsetType = msgspec.UNSET
 
 
 # --- streaming -------------------------------------------------------------------------------
@@ -162,18 +195,22 @@ class ChunkChoice(msgspec.Struct, kw_only=True):
     logprobs: None = None
 
 
-class ChatCompletionChunk(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A streamed chunk; the last one has ``choices: []`` and carries the research metadata."""
+class ChatCompletionChunk(msgspec.Struct, kw_only=True):
+    """A streamed chunk; the last one has ``choices: []`` and carries the research metadata.
+
+    UNSET fields are left out of the JSON; ``object`` is always sent (OpenAI requires it).
+    """
 
     id: str
     created: int
     model: str
     choices: list[ChunkChoice]
     object: str = "chat.completion.chunk"
-    usage: Usage | None = None
-    basis: list[FieldBasis] | None = None
-    citations: list[str] | None = None
-    search_results: list[SearchResult] | None = None
+    # UNSET: no key at all; None: ``"usage": null`` (stream_options.include_usage, as OpenAI).
+    usage: Usage | msgspec.UnsetType | None = msgspec.UNSET
+    basis: list[FieldBasis] | msgspec.UnsetType = msgspec.UNSET
+    citations: list[str] | msgspec.UnsetType = msgspec.UNSET
+    search_results: list[SearchResult] | msgspec.UnsetType = msgspec.UNSET
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -188,6 +225,8 @@ class ModelCard(msgspec.Struct, kw_only=True):
     description: str
     budget: dict[str, float]
     object: str = "model"
+    # The upstream model that writes this tier's answers (None: extractive, no upstream).
+    upstream_model: str | None = None
 
 
 class ModelList(msgspec.Struct, kw_only=True):

@@ -34,7 +34,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import DEFAULT_CONFIG
 
 from retrieval.fastextract import fast_main_text
-from retrieval.text import normalize_date
+from retrieval.text import INVISIBLE, normalize_date
 from retrieval.types import Document, Page
 
 # Wikipedia-style citation lists and navigation boxes: real pages carry kilobytes of them,
@@ -60,7 +60,7 @@ _HTML_SNIFF = re.compile(
 )
 _TABLE_RULE = re.compile(r"^\s*\|(?:\s*:?-+:?\s*\|)+\s*$")
 _BLANK_RUN = re.compile(r"\s*\n\s*")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
+_INVISIBLE = INVISIBLE
 _TITLE_SEPARATORS = (" | ", " - ", " \u2013 ", " \u2014 ", " :: ", " \u00b7 ", " \u00bb ")
 _DROP_TAGS = "script, style, noscript, template, svg, nav, header, footer, aside, form, iframe"
 _BLOCK_TAGS = (

@@ -25,7 +25,7 @@ import time
 
 from pypdf import PdfReader
 
-from retrieval.text import normalize_date
+from retrieval.text import INVISIBLE, normalize_date
 from retrieval.types import Document, Page
 
 log = logging.getLogger("footnote.pdf")
@@ -33,7 +33,7 @@ log = logging.getLogger("footnote.pdf")
 _PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 _SPACES = re.compile(r"\s+")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
+_INVISIBLE = INVISIBLE
 _PDF_DATE = re.compile(r"^\s*(?:D:)?(\d{4})(\d{2})(\d{2})")
 _FILE_NAME = re.compile(r"^[\w.() -]+\.(?:pdf|docx?|odt|rtf|tex|dvi|pptx?|indd|qxd)$", re.I)
 _GENERATOR_PREFIXES = ("Microsoft Word - ", "Microsoft PowerPoint - ", "Microsoft Excel - ")

@@ -19,7 +19,8 @@ import msgspec
 from retrieval.cache import CacheEntry, DocumentCache, SingleFlight, get_or_load
 from retrieval.errors import FetchError, SearchUnavailable
 from retrieval.filters import SearchFilters, domain_allowed, recent_enough
-from retrieval.plan import followup_queries, names_page
+from retrieval.plan import covers, followup_queries, names_page
+from retrieval.progress import report
 from retrieval.protocols import Extractor, Fetcher, Ranker, SearchProvider
 from retrieval.text import tokenize
 from retrieval.types import Document, Evidence, Page, SearchHit, Stats
@@ -71,6 +72,11 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     rounds: int = 1
     followup_queries: int = 2
     followup_pages: int = 4
+    # A follow-up round runs only while the best passage leaves a question term uncovered
+    # (see ``covers``). Measured on 100 dev questions: with the best 3 passages as the test,
+    # base lost 4 of 75 HotpotQA gold sentences in-process; with the best one, none, and
+    # follow-up rounds still stop early on single-hop questions (pages read 13.6 -> 13.3).
+    covered_passages: int = 1
     # Stragglers: once this share of the pages is in, the rest get a grace period of
     # ``straggler_grace`` times the time taken so far (at least ``straggler_min_s``).
     straggler_share: float = 0.75
@@ -142,6 +148,9 @@ class Pipeline:
         self._config = config
         self._offload = offload or thread_offload
         self._cache = cache
+        # Page cache lookups of this pipeline (one per request): hits needed no fetch.
+        self._cache_hits = 0
+        self._cache_misses = 0
 
     async def gather(
         self,
@@ -184,12 +193,17 @@ class Pipeline:
         passages = self._ranker.rank(question, documents, limit=cfg.max_passages)
         timings["rank"] = (time.perf_counter() - t2) * 1000
 
+        rounds = 1
         for _ in range(cfg.rounds - 1):
+            if covers(question, passages[: cfg.covered_passages]):
+                # The best passages already hold every term of the question: nothing to chase.
+                break
             followups = followup_queries(
                 question, planned, documents, passages, cfg.followup_queries
             )
             if not followups:
                 break
+            rounds += 1
             t3 = time.perf_counter()
             try:
                 more = self._filtered(await self._search_all(followups), filters)
@@ -218,6 +232,9 @@ class Pipeline:
             pages_attempted=len(attempted),
             pages_fetched=len(documents),
             pages_failed=len(attempted) - len(documents),
+            rounds=rounds,
+            cache_hits=self._cache_hits,
+            cache_misses=self._cache_misses,
             timings_ms=timings,
             cpu_ms=cpu,
         )
@@ -249,6 +266,7 @@ class Pipeline:
         # Even a handful of pages leaves the slowest one to the grace period.
         quorum = max(1, min(len(chosen) - 1, math.ceil(cfg.straggler_share * len(chosen))))
         done = 0
+        report("reading", pages=len(chosen), done=0)
 
         async def read(i: int, hit: SearchHit, scope: anyio.CancelScope) -> None:
             nonlocal done
@@ -256,6 +274,7 @@ class Pipeline:
                 await self._read_one(i, hit, slots)
             finally:
                 done += 1
+                report("reading", pages=len(chosen), done=done)
                 if done == quorum and done < len(chosen):
                     elapsed = time.perf_counter() - t0
                     grace = max(cfg.straggler_min_s, cfg.straggler_grace * elapsed)
@@ -278,6 +297,7 @@ class Pipeline:
 
     async def _search_all(self, queries: Sequence[str]) -> list[SearchHit]:
         results: list[list[SearchHit] | SearchUnavailable | None] = [None] * len(queries)
+        report("searching", queries=len(queries))
 
         async def one(i: int, query: str) -> None:
             try:
@@ -298,8 +318,10 @@ class Pipeline:
         self, index: int, hit: SearchHit, slots: list[tuple[Document, float] | None]
     ) -> None:
         cpu = [0.0]
+        loaded = [False]
 
         async def load() -> Document | None:
+            loaded[0] = True
             page = await self._fetcher.fetch(hit.url)
             doc, cpu_s = await self._offload(self._extractor, page)
             cpu[0] += cpu_s
@@ -317,6 +339,10 @@ class Pipeline:
                     negative_ttl_s=self._cache.negative_ttl_s,
                     flights=self._cache.flights,
                 )
+                if loaded[0]:
+                    self._cache_misses += 1
+                else:  # from the cache, or from a concurrent request's load of the same URL
+                    self._cache_hits += 1
                 doc = entry.document
                 if doc is None:
                     log.info("skipped %s: %s", hit.url, entry.failure)

@@ -202,3 +202,19 @@ def followup_queries(
                 scores[name] = scores.get(name, 0.0) + weight * overlap * bonus
     ranked = sorted(scores, key=lambda n: -scores[n])
     return tuple(ranked[: max(0, most)])
+
+
+def covers(question: str, passages: Sequence[Passage]) -> bool:
+    """Whether ``passages`` together contain every content term of ``question``.
+
+    Follow-up research stops once this holds: a multi-hop question leaves a term of its
+    second hop ("the government position held by ...") uncovered until that page is read.
+    """
+    wanted = set(tokenize(question))
+    if not wanted:
+        return True
+    for passage in passages:
+        wanted -= set(tokenize(passage.text))
+        if not wanted:
+            return True
+    return False

@@ -21,6 +21,25 @@ from functools import lru_cache
 _WORD = re.compile(r"[^\W_]+")
 
 
+def _codepoints(*ranges: tuple[int, int]) -> dict[int, None]:
+    return {cp: None for lo, hi in ranges for cp in range(lo, hi + 1)}
+
+
+# Characters a reader cannot see but a model can: soft hyphen, zero-width and bidi controls,
+# word joiners and invisible operators, BOM, interlinear annotation marks and the Unicode tag
+# block (used to smuggle hidden instructions). A ``str.translate`` table that deletes them.
+INVISIBLE: dict[int, None] = _codepoints(
+    (0x00AD, 0x00AD),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0xE0000, 0xE007F),
+)
+
+
 def _wordset(words: str) -> frozenset[str]:
     return frozenset(words.split())
 

@@ -18,8 +18,11 @@ from litestar.datastructures import State
 from litestar.response import Stream
 
 from app import sse
-from app.answer import engine
+from app.answer import engine, structured
+from app.api.contract import check_request, sized_tier
+from app.api.openapi_doc import ChatOperation
 from app.errors import ApiError, api_error_from, error_body
+from app.obs.context import note_error, note_research, note_usage
 from app.openai_types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -42,47 +45,73 @@ def decode_request(body: bytes) -> ChatRequest:
     req = msgspec.json.decode(body, type=ChatRequest)
     if not req.messages:
         raise ApiError(400, "'messages' must not be empty.", param="messages", code="invalid_value")
-    if req.n is not None and req.n != 1:
-        raise ApiError(400, "Only n=1 is supported: one researched answer per request.", param="n")
-    if req.tools:
-        raise ApiError(
-            400, "Tools are not supported: Footnote does its own research.", param="tools"
-        )
-    if req.logprobs:
-        raise ApiError(400, "logprobs are not supported.", param="logprobs")
-    if req.response_format and req.response_format.get("type") not in (None, "text"):
-        raise ApiError(
-            400,
-            "Only response_format type 'text' is supported for now.",
-            param="response_format",
-            code="unsupported_value",
-        )
+    check_request(req)
+    # A malformed response_format is a 400 before any research is spent on it.
+    structured.parse_format(req.response_format)
     return req
 
 
-@post(["/v1/chat/completions", "/v1beta/chat/completions"], status_code=200)
+# "/chat/completions": Parallel's SDK examples use the bare host as base_url.
+@post(
+    ["/v1/chat/completions", "/v1beta/chat/completions", "/chat/completions"],
+    status_code=200,
+    operation_class=ChatOperation,
+)
 async def chat_completions(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """Answer a chat completion with research, citations and a basis."""
     services: Services = state.services
     req = decode_request(await request.body())
-    tier = resolve_tier(req.model)
-    found = await engine.research(services, tier, req.messages, engine.request_filters(req))
+    tier = sized_tier(resolve_tier(req.model), req)
+    fmt = structured.parse_format(req.response_format)
+    if fmt is not None and services.upstream is None:
+        raise ApiError(
+            400,
+            "Structured output (response_format json_object/json_schema) needs an upstream "
+            "model, and this server has none configured (FOOTNOTE_UPSTREAM_BASE_URL).",
+            param="response_format",
+            code="unsupported_value",
+        )
+    found = await engine.research(
+        services,
+        tier,
+        req.messages,
+        engine.request_filters(req),
+        engine.request_search(services, req),
+    )
+    note_research(tier.name, found.evidence.stats, engine.stage_timings(found))
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
+    if fmt is not None:
+        return await _structured_response(services, found, req, fmt, completion_id, created)
     if req.stream:
         text_stream = await engine.write_stream(services, found, req)
         return Stream(
-            _stream_events(completion_id, created, req.model, found, text_stream),
+            _stream_events(
+                completion_id,
+                created,
+                req.model,
+                found,
+                text_stream,
+                include_usage=bool(req.stream_options and req.stream_options.include_usage),
+            ),
             media_type="text/event-stream",
             status_code=200,
             headers={
                 "cache-control": "no-cache",
                 "x-accel-buffering": "no",
                 "server-timing": engine.server_timing(found),
+                **_fallback_header(text_stream.fallback),
             },
         )
     written = await engine.write(services, found, req)
-    final = engine.finalize(found, written.text, written.prompt_tokens, written.completion_tokens)
+    final = engine.finalize(
+        found,
+        written.text,
+        written.prompt_tokens,
+        written.completion_tokens,
+        fallback=written.fallback,
+    )
+    note_usage(final.usage.prompt_tokens, final.usage.completion_tokens, written.upstream_ms)
     completion = ChatCompletion(
         id=completion_id,
         created=created,
@@ -103,8 +132,13 @@ async def chat_completions(request: Request[Any, Any, Any], state: State) -> Res
         content=msgspec.json.encode(completion),
         media_type="application/json",
         status_code=200,
-        headers={"server-timing": timing},
+        headers={"server-timing": timing, **_fallback_header(written.fallback)},
     )
+
+
+def _fallback_header(fallback: str | None) -> dict[str, str]:
+    """``x-footnote-fallback: extractive`` when the upstream failed and was answered around."""
+    return {"x-footnote-fallback": "extractive"} if fallback is not None else {}
 
 
 async def _stream_events(
@@ -113,8 +147,18 @@ async def _stream_events(
     model: str,
     found: engine.Research,
     text_stream: engine.TextStream,
+    *,
+    include_usage: bool = False,
 ) -> AsyncIterator[bytes]:
+    """The SSE body: role, content deltas, annotations + finish, then the metadata chunk.
+
+    The last chunk (``choices: []``) always carries ``usage`` with the basis; with
+    ``stream_options.include_usage`` every other chunk also says ``"usage": null``, as OpenAI's do.
+    """
+
     def chunk(choices: list[ChunkChoice], **extra: Any) -> bytes:
+        if include_usage:
+            extra.setdefault("usage", None)
         return sse.event(
             ChatCompletionChunk(
                 id=completion_id, created=created, model=model, choices=choices, **extra
@@ -129,11 +173,15 @@ async def _stream_events(
         err = api_error_from(exc)
         if err.status >= 500 and err.code == "internal_error":
             log.error("stream failed", exc_info=exc)
+        note_error(err.type, err.code)
         yield sse.event(error_body(err.message, err.type, err.param, err.code))
         yield sse.DONE
         return
     prompt_tokens, completion_tokens = text_stream.counts()
-    final = engine.finalize(found, text_stream.text, prompt_tokens, completion_tokens)
+    final = engine.finalize(
+        found, text_stream.text, prompt_tokens, completion_tokens, fallback=text_stream.fallback
+    )
+    note_usage(final.usage.prompt_tokens, final.usage.completion_tokens, None)
     yield chunk(
         [
             ChunkChoice(
@@ -150,3 +198,81 @@ async def _stream_events(
         search_results=final.search_results,
     )
     yield sse.DONE
+
+
+async def _structured_response(
+    services: Services,
+    found: engine.Research,
+    req: ChatRequest,
+    fmt: structured.StructuredFormat,
+    completion_id: str,
+    created: int,
+) -> Response[Any]:
+    """A ``response_format`` answer: the whole JSON is validated before any of it is sent.
+
+    Streaming clients get the validated JSON as content deltas, then the finish chunk and the
+    final chunk with basis and usage, like a prose stream.
+    """
+    written = await engine.write_structured(services, found, req, fmt)
+    final = engine.finalize_structured(found, written)
+    note_usage(final.usage.prompt_tokens, final.usage.completion_tokens, written.upstream_ms)
+    timing = engine.server_timing(found, {"upstream": written.upstream_ms})
+    if not req.stream:
+        completion = ChatCompletion(
+            id=completion_id,
+            created=created,
+            model=req.model,
+            choices=[
+                Choice(
+                    message=ResponseMessage(content=written.text, annotations=[]),
+                    finish_reason=written.finish_reason,
+                )
+            ],
+            usage=final.usage,
+            basis=final.basis,
+            citations=final.citations,
+            search_results=final.search_results,
+        )
+        return Response(
+            content=msgspec.json.encode(completion),
+            media_type="application/json",
+            status_code=200,
+            headers={"server-timing": timing},
+        )
+
+    async def events() -> AsyncIterator[bytes]:
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+        def chunk(choices: list[ChunkChoice], **extra: Any) -> bytes:
+            if include_usage:
+                extra.setdefault("usage", None)
+            return sse.event(
+                ChatCompletionChunk(
+                    id=completion_id, created=created, model=req.model, choices=choices, **extra
+                )
+            )
+
+        yield chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
+        text = written.text
+        for i in range(0, len(text), _JSON_PIECE):
+            yield chunk([ChunkChoice(delta=Delta(content=text[i : i + _JSON_PIECE]))])
+        yield chunk([ChunkChoice(delta=Delta(), finish_reason=written.finish_reason)])
+        yield chunk(
+            [],
+            usage=final.usage,
+            basis=final.basis,
+            citations=final.citations,
+            search_results=final.search_results,
+        )
+        yield sse.DONE
+
+    return Stream(
+        events(),
+        media_type="text/event-stream",
+        status_code=200,
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no", "server-timing": timing},
+    )
+
+
+# Characters of validated JSON per streamed content delta.
+_JSON_PIECE = 48

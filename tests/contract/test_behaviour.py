@@ -33,7 +33,7 @@ def test_unknown_markers_never_reach_the_client(footnote: str, upstream: Any) ->
     assert streamed == content
     basis = (whole.model_extra or {})["basis"][0]
     # The claim without a valid marker is not cited; the reasoning says so.
-    assert "Sentence 2 cites no source." in basis["reasoning"]
+    assert 'Sentence 2 ("Ed Wood was American.") cites no source' in basis["reasoning"]
 
 
 def test_images_and_links_are_stripped(footnote: str, upstream: Any) -> None:

@@ -57,7 +57,8 @@ def _check_basis(resp_extra: dict[str, Any], content: str, simweb: Any) -> None:
         for excerpt in citation["excerpts"]:
             assert excerpt in text, "every excerpt is verbatim text of a fetched page"
     for result in resp_extra["search_results"]:
-        assert set(result) == {"title", "url", "date", "snippet"}
+        assert set(result) == {"title", "url", "date", "snippet", "internal"}
+        assert result["internal"] is False, "web pages are not internal"
 
 
 def _check_annotations(annotations: list[Any], content: str, citations: list[str]) -> None:

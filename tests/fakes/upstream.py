@@ -47,6 +47,7 @@ from tests.fakes.server import (
     read_body,
     send_json,
 )
+from tests.fakes.structured import compose_json, wants_json
 from tests.fakes.text import content_words, split_sentences
 
 __all__ = [
@@ -190,7 +191,9 @@ class FakeUpstream(ServedFake):
     ``inter_chunk_delay_s``, ``script`` (fixed answer text or ``(body) -> text``),
     ``break_stream_after`` (end the stream after N content chunks, without finish or
     ``[DONE]``). Records: ``requests`` (``RecordedRequest`` dicts: ``method``, ``path``,
-    ``headers``, ``body``). ``base_url`` ends in ``/v1``.
+    ``headers``, ``body``), ``disconnects`` (``time.monotonic()`` of each client that hung up
+    while the fake was waiting: during ``delay_s`` or between stream chunks; seen within
+    about 20 ms). ``base_url`` ends in ``/v1``.
     """
 
     def __init__(
@@ -217,6 +220,7 @@ class FakeUpstream(ServedFake):
     def reset(self) -> None:
         """Clear the request log and restore every test knob to its default."""
         self.requests.clear()
+        self.disconnects: list[float] = []
         self.api_key = self._api_key
         self.fail_with: int | None = None
         self.fail_times: int | None = None
@@ -233,7 +237,10 @@ class FakeUpstream(ServedFake):
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
         if not users:
             return NOT_FOUND_ANSWER
-        return compose_answer(*parse_prompt(message_text(users[-1].get("content"))))
+        question, sources = parse_prompt(message_text(users[-1].get("content")))
+        if wants_json(body):
+            return compose_json(body, question, sources, compose_answer(question, sources))
+        return compose_answer(question, sources)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route ``/v1/chat/completions`` and ``/v1/models``; 404 with an error body otherwise."""
@@ -262,6 +269,7 @@ class FakeUpstream(ServedFake):
             await send_json(send, 401, _error_body(401))
             return
         if not await pause(self.delay_s, receive, self.server.stopping):
+            self.disconnects.append(time.monotonic())
             return
         if self.fail_with is not None and self.fail_times != 0:
             if self.fail_times is not None:
@@ -365,6 +373,7 @@ class FakeUpstream(ServedFake):
                 await send({"type": "http.response.body", "body": b""})
                 return
             if sent and not await pause(self.inter_chunk_delay_s, receive, self.server.stopping):
+                self.disconnects.append(time.monotonic())
                 return
             await emit(chunk({"content": piece}, None))
         await emit(chunk({}, finish))

@@ -183,3 +183,50 @@ async def test_a_thin_first_page_asks_for_more_results() -> None:
     ev = await pipe.gather("q")
     assert search.limits == [2, 4]
     assert len(ev.documents) == 4
+
+
+class NamingExtractor:
+    """Every page names 'Shirley Temple' next to the question's terms."""
+
+    def extract(self, page: Page) -> Document | None:
+        return Document(
+            url=page.final_url,
+            title="",
+            text="Kiss and Tell starred Shirley Temple as Corliss Archer in the film.",
+        )
+
+
+class CountingSearch(ListSearch):
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(urls)
+        self.queries: list[str] = []
+
+    async def search(self, query: str, *, limit: int) -> list[SearchHit]:
+        self.queries.append(query)
+        return await super().search(query, limit=limit)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("question", "rounds"),
+    [
+        # The best passage holds every term of the question: no follow-up round.
+        ("Who starred as Corliss Archer in Kiss and Tell?", 1),
+        # A term the evidence does not cover yet ("government position"): follow the hop.
+        ("What government position was held by the woman who played Corliss Archer?", 2),
+    ],
+)
+async def test_follow_up_rounds_stop_once_the_evidence_covers_the_question(
+    question: str, rounds: int
+) -> None:
+    search = CountingSearch([f"http://a/{i}" for i in range(4)])
+    pipe = Pipeline(
+        search=search,
+        fetcher=ScriptedFetcher(),
+        extractor=NamingExtractor(),
+        ranker=AllRanker(),
+        config=PipelineConfig(max_pages=2, fetch_deadline_s=1.0, rounds=3, followup_pages=2),
+    )
+    ev = await pipe.gather(question)
+    assert ev.stats.rounds == rounds
+    assert ("Shirley Temple" in search.queries) == (rounds > 1)
