@@ -1,16 +1,22 @@
 """Answers without an LLM: the best-supported sentences of the ranked passages, each cited.
 
-Per named subject of the question (``retrieval.plan.subjects``) the best sentence that
-mentions it comes first, so "Who is older, Annie Morton or Terry Richardson?" gets a
-sentence about each; then the best remaining sentences fill up to ``most``. A sentence's
+The best sentence, and per named subject of the question (``retrieval.plan.subjects``) the
+best sentence that mentions it, come first, so "Who is older, Annie Morton or Terry
+Richardson?" gets a sentence about each; then the best remaining sentences fill up to
+``most``, each either from a page already cited or adding question words not yet covered
+(every extra page cited should earn its place: citation precision). A sentence's
 score is its share of the question's content words, damped for length (a long sentence
 matches more words by chance), nudged by its passage's rank.
+
+Before any of that, ``app.answer.sufficiency.assess`` decides whether the evidence answers
+the question at all; when it does not, the answer is ``ABSTAIN`` (no sentence, no citation).
 """
 
 from __future__ import annotations
 
 from app.answer.attribution import support
 from app.answer.sources import Source
+from app.answer.sufficiency import assess
 from retrieval.chunk import split_sentences
 from retrieval.plan import names_page, subjects
 from retrieval.text import tokenize
@@ -18,6 +24,10 @@ from retrieval.text import tokenize
 ABSTAIN = "I could not find an answer to this question in the sources I read."
 # A further sentence must match the question at least this well, relative to the best.
 KEEP = 0.6
+# ... and a sentence from a page not cited yet must bring this share of the question's words
+# that the chosen sentences lack (dev HotpotQA, tier base: citation precision 0.57 -> 0.71,
+# gold-page recall 0.74 -> 0.71).
+GAIN = 0.2
 _ENDINGS = ".!?\"')\u201d\u2019"
 _LONG = 30  # words; longer sentences are damped
 
@@ -54,9 +64,17 @@ def _candidates(question: str, sources: list[Source]) -> list[Candidate]:
     return out
 
 
-def extractive_answer(question: str, sources: list[Source], *, most: int = 3) -> str:
-    """Up to ``most`` cited sentences answering ``question`` from ``sources``, or ``ABSTAIN``."""
-    candidates = _candidates(question, sources)
+def extractive_answer(
+    question: str, sources: list[Source], *, most: int = 3, answerable: bool | None = None
+) -> str:
+    """Up to ``most`` cited sentences answering ``question`` from ``sources``, or ``ABSTAIN``.
+
+    ``answerable`` is the evidence check's verdict when the caller already has it; ``None``
+    runs ``sufficiency.assess`` here.
+    """
+    if answerable is None:
+        answerable = assess(question, sources).answered
+    candidates = _candidates(question, sources) if answerable else []
     if not candidates:
         return ABSTAIN
     best = candidates[0][0]
@@ -71,9 +89,20 @@ def extractive_answer(question: str, sources: list[Source], *, most: int = 3) ->
         pick = next(iter(own_mentions or own or mentions), None)
         if pick is not None and pick not in chosen:
             chosen.append(pick)
+    if candidates[0] not in chosen:
+        chosen.insert(0, candidates[0])
+    terms = set(tokenize(question))
+    covered = {t for c in chosen for t in tokenize(c[3])}
     for cand in candidates:
         if len(chosen) >= most:
             break
-        if cand not in chosen and cand[0] >= KEEP * best:
+        if cand in chosen or cand[0] < KEEP * best:
+            continue
+        # A sentence from a page not yet cited must add part of the question not yet covered:
+        # a near-duplicate from another page only adds a citation that is probably off-target.
+        words = set(tokenize(cand[3]))
+        new = (terms & words) - covered
+        if len(new) >= GAIN * len(terms) or cand[1] in {c[1] for c in chosen}:
             chosen.append(cand)
-    return " ".join(f"{sentence} [{number}]" for _, number, _, sentence in chosen)
+            covered |= words
+    return " ".join(f"{sentence} [{number}]" for _, number, _, sentence in chosen[:most])
