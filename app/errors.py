@@ -14,13 +14,17 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Send
 
+from app.obs.context import note_error
 from retrieval.errors import RetrievalError, SearchUnavailable
 
 log = logging.getLogger("footnote.errors")
 
 # Failures a retry cannot fix: the official SDKs retry 408/409/429/5xx unless told not to.
 NO_RETRY = {"x-should-retry": "false"}
+# 4xx statuses a retry may fix (timeout, conflict, rate limit): no ``x-should-retry: false``.
+RETRYABLE_4XX = frozenset({408, 409, 429})
 
 
 class ApiError(Exception):
@@ -59,6 +63,33 @@ def error_body(
 ) -> dict[str, Any]:
     """The OpenAI error object (all four keys always present)."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def retry_headers(err: ApiError) -> dict[str, str]:
+    """``err``'s headers, plus ``x-should-retry: false`` on a 4xx no retry can fix."""
+    headers = dict(err.headers)
+    if 400 <= err.status < 500 and err.status not in RETRYABLE_4XX:
+        # The same request would fail the same way: spare the client's SDK its retries.
+        headers.setdefault("x-should-retry", "false")
+    return headers
+
+
+async def send_error(send: Send, err: ApiError) -> None:
+    """Answer ``err`` directly on an ASGI ``send``: for middleware that runs outside Litestar's
+    exception handlers (rate limits, the request deadline). Same body and headers as above.
+    """
+    body = msgspec.json.encode(error_body(err.message, err.type, err.param, err.code))
+    note_error(err.type, err.code)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in retry_headers(err).items()
+        ),
+    ]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def api_error_from(exc: Exception) -> ApiError:
@@ -142,7 +173,8 @@ def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Re
     err = api_error_from(exc)
     if err.status >= 500 and not isinstance(exc, ApiError | SearchUnavailable | UpstreamError):
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    headers = dict(err.headers)
+    note_error(err.type, err.code)
+    headers = retry_headers(err)
     if err.status == 405 and isinstance(exc, HTTPException) and exc.headers:
         headers.update(exc.headers)
     return Response(

@@ -18,6 +18,18 @@ class SearchProvider(Protocol):
         ...
 
 
+class ReadinessProbe(Protocol):
+    """A backend that can say cheaply whether it answers (``GET /readyz``).
+
+    Optional: a search provider without ``ready`` is reported as unchecked, because the
+    only way to check it would be a search that spends the operator's quota.
+    """
+
+    async def ready(self) -> None:
+        """Return when the backend answers; raise ``SearchUnavailable`` when it does not."""
+        ...
+
+
 class Fetcher(Protocol):
     """Fetches one URL. Raises ``FetchError`` (never hangs past its own deadline)."""
 

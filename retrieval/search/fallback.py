@@ -108,6 +108,21 @@ class FallbackProvider:
         if seconds > 0:
             self._resume_at[index] = self._clock() + seconds
 
+    async def ready(self) -> None:
+        """Ready when any provider of the chain is; one without a probe counts as ready."""
+        failures: list[str] = []
+        for provider in self.providers:
+            probe = getattr(provider, "ready", None)
+            if probe is None:
+                return
+            try:
+                await probe()
+            except SearchUnavailable as exc:
+                failures.append(f"{provider.name}: {exc}")
+                continue
+            return
+        raise SearchUnavailable("no search provider is ready: " + "; ".join(failures))
+
     async def aclose(self) -> None:
         """Close every provider that can be closed, even if one of them fails to."""
         errors: list[BaseException] = []

@@ -108,6 +108,18 @@ class SearxngProvider:
                 f"{LABEL} is unreachable ({type(exc).__name__}: {detail})"
             ) from None
 
+    async def ready(self) -> None:
+        """``GET /healthz`` of the instance: answers without running any search engine."""
+        try:
+            with anyio.fail_after(self.timeout_s):
+                response = await self._client.get(f"{self.base_url}/healthz")
+        except (TimeoutError, httpx.TimeoutException):
+            raise SearchUnavailable(f"{LABEL} did not answer within {self.timeout_s:g}s") from None
+        except httpx.HTTPError as exc:
+            raise SearchUnavailable(f"{LABEL} is unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise SearchUnavailable(f"{LABEL} health check answered HTTP {response.status_code}")
+
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it."""
         if self._owns_client:
