@@ -1,7 +1,9 @@
 """``python -m bench``: run the simulated-web benchmarks and print their tables.
 
-Sub-benchmarks (all by default): ``extraction``, ``cpu``, ``retrieval``, ``latency``,
-``sweep``, ``throughput``. Results go to ``--out`` as JSON (and the sweep's PNG); the exit
+Sub-benchmarks (all by default): ``extraction``, ``cpu``, ``retrieval``, ``basis``, ``latency``,
+``sweep``, ``throughput``; ``load`` (200 concurrent streams against ``python -m app``) and
+``index`` (the local index at 1k/10k documents, ``--index-sizes`` for 100k) only
+when named. Results go to ``--out`` as JSON (and the sweep's PNG); the exit
 status is 0 whatever the figures are: benchmarks measure, tests assert.
 """
 
@@ -21,10 +23,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "benchmarks",
         nargs="*",
         metavar="BENCHMARK",
-        help=f"any of {', '.join(BENCHMARKS)} (default: all)",
+        help=f"any of {', '.join(BENCHMARKS)} (default: all but load)",
     )
     p.add_argument("--quick", action="store_true", help="small samples, about 2 minutes")
-    p.add_argument("--questions", type=int, help="dev questions for retrieval (default 100)")
+    p.add_argument(
+        "--questions", type=int, help="dev questions for retrieval and basis (default 100)"
+    )
     p.add_argument("--latency-questions", type=int, help="sequential requests per tier (12)")
     p.add_argument("--sweep-questions", type=int, help="sequential requests per sweep point (8)")
     p.add_argument("--throughput-requests", type=int, help="requests per tier under load (24)")
@@ -50,6 +54,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="keep Footnote's page cache on (off by default: questions repeat across runs)",
     )
+    p.add_argument("--load-clients", type=int, default=200, help="concurrent streams (load)")
+    p.add_argument(
+        "--load-workers",
+        default="1,2",
+        help="comma-separated FOOTNOTE_WORKERS per load run (>1 shares a redis-server)",
+    )
+    p.add_argument("--load-model", default="speed", help="model (tier) of the load runs")
+    p.add_argument(
+        "--load-stream-delay",
+        type=float,
+        default=0.02,
+        help="fake upstream pause between stream chunks in the load runs, s",
+    )
+    p.add_argument(
+        "--index-sizes",
+        help="documents per index run (default 1000,10000; 1000 with --quick; "
+        "1000,10000,100000 for the full scale run)",
+    )
+    p.add_argument("--index-workers", type=int, help="parsing processes for ingest (default: CPUs)")
     p.add_argument("--hang-fraction", type=float, default=0.01, help="share of pages that hang")
     p.add_argument("--upstream-delay", type=float, default=0.3, help="fake upstream delay, s")
     p.add_argument("--seed", type=int, default=0, help="question sample and latency seed")

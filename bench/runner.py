@@ -18,6 +18,9 @@ from typing import Any
 
 from app.tiers import TIERS
 from bench import questions as sampling
+from bench.basis import TARGETS as BASIS_TARGETS
+from bench.basis import as_json as basis_json
+from bench.basis import basis_section, confidence_section, measure_basis
 from bench.child import ChildError
 from bench.clients import ClientCpu, measure_clients
 from bench.cpu import StageCpu, measure_stage_cpu
@@ -34,6 +37,7 @@ from bench.httpbench import (
     summarize_recall,
     summarize_throughput,
 )
+from bench.load import LoadRun, error_lines, load_section, missed_targets, run_load
 from bench.loss import Loss, recall_loss
 from bench.plot import plot_latency_vs_pages
 from bench.report import section
@@ -56,7 +60,20 @@ from bench.world import LatencyModel, World, WorldSpec
 from tests.fakes.searxng import FakeSearxng
 from tests.fakes.simweb import Page, Question, SimulatedWeb, load_pages, load_questions
 
-BENCHMARKS = ("extraction", "cpu", "retrieval", "latency", "sweep", "throughput")
+BENCHMARKS = (
+    "extraction",
+    "cpu",
+    "retrieval",
+    "basis",
+    "latency",
+    "sweep",
+    "throughput",
+    "load",
+    "index",
+)
+# Asked for by name only: ``load`` starts its own server processes and takes minutes.
+# ``load`` and ``index`` (local index at 1k-100k documents) run only when named.
+DEFAULT_BENCHMARKS = tuple(b for b in BENCHMARKS if b not in ("load", "index"))
 HTTP_BENCHMARKS = frozenset({"retrieval", "latency", "sweep", "throughput"})
 
 
@@ -103,7 +120,7 @@ class Bench:
         """Resolve options; nothing is started yet."""
         self.args = args
         self.sizes = sizes_for(args)
-        self.selected = tuple(args.benchmarks) or BENCHMARKS
+        self.selected = tuple(args.benchmarks) or DEFAULT_BENCHMARKS
         self.tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
         self.sweep_pages = sorted({int(p) for p in args.pages.split(",") if p.strip()})
         self.model = LatencyModel(
@@ -172,13 +189,39 @@ class Bench:
                 self.cpu()
             if "retrieval" in self.selected:
                 self.loss()
+            if "basis" in self.selected:
+                self.basis()
             if HTTP_BENCHMARKS & set(self.selected):
                 self.http()
+            if "load" in self.selected:
+                self.load()
+            if "index" in self.selected:
+                self.index()
         finally:
             if self._local is not None:
                 self._local[0].stop()
         self.targets()
         self.save()
+
+    def index(self) -> None:
+        """The local index (SQLite FTS5): build rate, size and query latency by size."""
+        from bench import index as bench_index
+
+        sizes = bench_index.parse_sizes(
+            self.args.index_sizes or ("1000" if self.args.quick else "1000,10000")
+        )
+        pages = bench_index.load_pages()
+        questions = bench_index.load_questions()
+        seed_s = bench_index.measure_seed()
+        runs = []
+        for size in sizes:
+            runs.append(bench_index.run_size(pages, questions, size, self.args.index_workers, log))
+            self.results["index"] = {"seed_s": seed_s, "runs": [asdict(r) for r in runs]}
+        _emit(
+            "Local index (SQLite FTS5): build, size on disk, query latency",
+            bench_index.index_section(runs, seed_s),
+            bench_index.index_notes(self.args.index_workers),
+        )
 
     def extraction(self) -> None:
         """Extraction quality and time on the real pages."""
@@ -198,6 +241,36 @@ class Bench:
         log(f"cpu: {len(questions)} questions x 6 request shapes, in-process")
         self.cpu_rows = measure_stage_cpu(*self.local(), questions)
         self.results["cpu"] = [asdict(r) for r in self.cpu_rows]
+
+    def basis(self) -> None:
+        """Citations, excerpts, confidence and abstention of the answers (in-process)."""
+        tiers = [TIERS[t] for t in self.tiers if t in TIERS]
+        log(f"basis: {len(self.questions)} questions x {len(tiers)} tiers x 2 modes, in-process")
+        rows = measure_basis(*self.local(), self.questions, tiers)
+        self.results["basis"] = basis_json(rows)
+        _emit(
+            "Basis: citations and excerpts (answerable questions)",
+            basis_section(rows),
+            [
+                "upstream = the fake model writing from the prompt's sources (bench/basis.py); "
+                "precision = cited gold pages / cited URLs; recall = gold pages cited / gold "
+                "pages; gold in sources = gold pages among the sources the writer was given "
+                "(recall's ceiling); excerpt support = gold sentences overlapping a basis "
+                "excerpt; verbatim "
+                "= excerpts found in the fetched text; unfetched = citations of pages not "
+                "fetched (must be 0)."
+            ],
+        )
+        _emit(
+            "Basis: accuracy per confidence level and abstention",
+            confidence_section(rows),
+            [
+                "acc = answers containing a gold answer / answerable questions at that level "
+                "(yes/no answers left out); unans. at h/m/l = unanswerable SQuAD questions "
+                "given each level.",
+                BASIS_TARGETS,
+            ],
+        )
 
     def loss(self) -> None:
         """Where the gold sentences that miss the context are lost (in-process)."""
@@ -404,6 +477,59 @@ class Bench:
             "Throughput (2 cores; one Footnote process)",
             throughput_section(rows),
             ["srv CPU cores = Footnote CPU seconds / wall seconds (1.0 = one core busy)."],
+        )
+
+    def load(self) -> None:
+        """Concurrent streaming clients against ``python -m app``: 1 worker, then N + Redis."""
+        from tests.fakes.redis_server import RedisServer
+
+        args = self.args
+        workers = [int(w) for w in str(args.load_workers).split(",") if w.strip()]
+        log("load: starting the simulated world (child process)")
+        world = World(WorldSpec(self.model)).start()
+        runs: list[LoadRun] = []
+        try:
+            world.set_latency(not args.no_latency)
+            world.set_stream_delay(args.load_stream_delay)
+            for n in workers:
+                redis = RedisServer().start() if n > 1 else None
+                label = f"{n} worker{'s' if n > 1 else ''}" + (" + Redis" if redis else "")
+                log(f"load: {label}, {args.load_clients} streams at once, model {args.load_model}")
+                try:
+                    run = run_load(
+                        world,
+                        self.questions,
+                        label=label,
+                        clients=args.load_clients,
+                        workers=n,
+                        model=args.load_model,
+                        redis_url=redis.url if redis else None,
+                    )
+                finally:
+                    if redis is not None:
+                        redis.stop()
+                runs.append(run)
+                missed = missed_targets(run)
+                log(f"load: {label}: " + (", ".join(missed) if missed else "all targets met"))
+        finally:
+            world.stop()
+        self.results["load"] = [asdict(r) | {"requests_per_s": r.requests_per_s} for r in runs]
+        _emit(
+            f"Load: {args.load_clients} concurrent streams against python -m app (ms)",
+            load_section(runs),
+            [
+                "All streams start together (one connection each, httpx.AsyncClient); TTFT = "
+                "first content delta, done = [DONE]; req/s = completed / wall time of the burst; "
+                "pages/req = usage.num_pages_fetched of the completed streams (the tier's page "
+                "budget unless its fetch deadline cuts pages short); "
+                "srv cores = server CPU s / wall s (world cores: the fakes', same 2 cores); "
+                "load avg = the machine's 1-minute load average at the end of the burst (above "
+                "2, the run was starved of CPU by other work); peak RSS = sum over the server's "
+                "process tree (shared pages counted per process), PSS = the same with shared pages "
+                "split (sampled every 100 ms from /proc); upstream streams "
+                f"{args.load_stream_delay * 1000:g} ms between chunks; page cache off.",
+                *error_lines(runs),
+            ],
         )
 
     def targets(self) -> None:

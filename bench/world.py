@@ -197,6 +197,9 @@ def _world_main(conn: Connection, spec: WorldSpec) -> None:
         if command == "gzip":
             web.gzip = bool(args[0])
             return None
+        if command == "stream_delay":
+            upstream.inter_chunk_delay_s = float(args[0])
+            return None
         raise ValueError(f"unknown command {command!r}")
 
     web.start()
@@ -245,6 +248,10 @@ class World:
     def hang(self, urls: list[str]) -> None:
         """Make exactly these page URLs hang (on top of the model's own); ``[]`` clears."""
         self._child.call("hang", urls)
+
+    def set_stream_delay(self, seconds: float) -> None:
+        """Pause between the fake upstream's stream chunks (0: as fast as it can)."""
+        self._child.call("stream_delay", seconds)
 
     def drain(self) -> Drained:
         """Page requests and upstream prompts seen since the last drain."""
