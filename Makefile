@@ -24,7 +24,12 @@ install: $(VENV)/.installed ## Create .venv with Footnote and its dev extra
 run: install ## Serve on $(HOST):$(PORT) (offline bundled corpus unless configured)
 	FOOTNOTE_HOST=$${FOOTNOTE_HOST:-$(HOST)} FOOTNOTE_PORT=$${FOOTNOTE_PORT:-$(PORT)} $(BIN)/python -m app
 
-test: install ## Run the whole test suite, then ruff and mypy
+# openai-node for tests/contract/test_client_matrix.py, exactly as locked (npm registry only).
+NODE_DEPS := tests/node/node_modules/.package-lock.json
+$(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund
+
+test: install $(NODE_DEPS) ## Run the whole test suite, then ruff and mypy
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
