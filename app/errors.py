@@ -92,8 +92,26 @@ async def send_error(send: Send, err: ApiError) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _known(exc: BaseException) -> Exception | None:
+    """The one client-facing error an exception group stands for, if all it holds is those.
+
+    A task group wraps what its tasks raise; a search or upstream failure must not turn into
+    a 500 on its way out.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_known(e) for e in exc.exceptions]
+        return leaves[0] if leaves and all(leaf is not None for leaf in leaves) else None
+    if isinstance(exc, ApiError | SearchUnavailable | UpstreamError):
+        return exc
+    return None
+
+
 def api_error_from(exc: Exception) -> ApiError:
     """Map any exception to the ``ApiError`` a client should see."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = _known(exc)
+        if inner is not None:
+            exc = inner
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, SearchUnavailable):
@@ -171,7 +189,7 @@ def _param_of(message: str) -> str | None:
 def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Litestar exception handler: the single exit for every error."""
     err = api_error_from(exc)
-    if err.status >= 500 and not isinstance(exc, ApiError | SearchUnavailable | UpstreamError):
+    if err.status >= 500 and _known(exc) is None:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     note_error(err.type, err.code)
     headers = retry_headers(err)

@@ -69,16 +69,22 @@ class SearxngProvider:
         # a later page that fails only shortens the list.
         bodies: list[bytes | None] = [None] * pages
 
+        failed: list[SearchUnavailable] = []
+
         async def one(page: int) -> None:
             try:
                 bodies[page - 1] = await self._get(query.strip(), page)
-            except SearchUnavailable:
+            except SearchUnavailable as exc:
+                # Only the first page matters; later pages are extras. Kept, not raised
+                # inside the task group, which would wrap it in an ExceptionGroup.
                 if page == 1:
-                    raise
+                    failed.append(exc)
 
         async with anyio.create_task_group() as tg:
             for page in range(1, pages + 1):
                 tg.start_soon(one, page)
+        if failed:
+            raise failed[0]
         hits: list[SearchHit] = []
         seen: set[str] = set()
         for body in bodies:

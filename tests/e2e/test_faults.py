@@ -294,9 +294,13 @@ def test_upstream_rejecting_us_is_not_hidden_by_the_fallback(
 # --- (d) search down ------------------------------------------------------------------------
 
 
-def test_search_down_is_503_streaming_or_not(footnote: str, searxng: FakeSearxng) -> None:
+@pytest.mark.parametrize("model", ["speed", "core"])
+def test_search_down_is_503_streaming_or_not(
+    footnote: str, searxng: FakeSearxng, model: str
+) -> None:
+    # core reads several SearXNG result pages at once: page 1's failure is still a 503.
     searxng.fail_with = 502
     for stream in (False, True):
-        r = _chat(footnote, stream=stream)
+        r = _chat(footnote, stream=stream, model=model)
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "search_unavailable"

@@ -35,3 +35,16 @@ def test_api_error_passes_through_and_body_has_all_keys() -> None:
     assert error_body("m", "t") == {
         "error": {"message": "m", "type": "t", "param": None, "code": None}
     }
+
+
+def test_a_task_group_of_known_failures_maps_like_the_failure_itself() -> None:
+    from app.errors import api_error_from
+    from retrieval.errors import SearchUnavailable
+
+    group = ExceptionGroup("tasks", [SearchUnavailable("SearXNG is down")])
+    err = api_error_from(group)
+    assert (err.status, err.code) == (503, "search_unavailable")
+    nested = ExceptionGroup("outer", [ExceptionGroup("inner", [SearchUnavailable("x")])])
+    assert api_error_from(nested).status == 503
+    mixed = ExceptionGroup("tasks", [SearchUnavailable("x"), RuntimeError("bug")])
+    assert (api_error_from(mixed).status, api_error_from(mixed).code) == (500, "internal_error")
