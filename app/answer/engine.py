@@ -467,6 +467,18 @@ def server_timing(found: Research, extra: dict[str, float] | None = None) -> str
     return ", ".join(f"{name};dur={ms:.1f}" for name, ms in stages.items())
 
 
+def require_upstream(services: Services) -> None:
+    """Structured output needs an upstream model: without one, a 400 before any research."""
+    if services.upstream is None:
+        raise ApiError(
+            400,
+            "Structured output (response_format json_object/json_schema) needs an upstream "
+            "model, and this server has none configured (FOOTNOTE_UPSTREAM_BASE_URL).",
+            param="response_format",
+            code="unsupported_value",
+        )
+
+
 class StructuredWritten(msgspec.Struct, frozen=True, kw_only=True):
     """A schema-valid JSON answer, its attributed leaf values and the upstream's counts."""
 
@@ -504,14 +516,8 @@ async def write_structured(
     produce the format, and nothing half-valid reaches the client.
     """
     report("writing")
-    if services.upstream is None:
-        raise ApiError(
-            400,
-            "Structured output (response_format json_object/json_schema) needs an upstream "
-            "model, and this server has none configured (FOOTNOTE_UPSTREAM_BASE_URL).",
-            param="response_format",
-            code="unsupported_value",
-        )
+    require_upstream(services)
+    assert services.upstream is not None
     t0 = time.perf_counter()
     messages = build_messages(
         found.messages,
