@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from app.answer.attribution import Claim, best_excerpts, claims_of
+from app.answer.correct import SupportIndex
 from app.answer.reasoning import explain
 from app.answer.sources import Source
 from app.answer.sufficiency import answer_type_met, named_terms
@@ -128,10 +129,17 @@ def _confidence(signals: Signals) -> Confidence:
 
 
 def attribute(
-    text: str, sources: list[Source], *, abstained: bool = False, question: str = ""
+    text: str,
+    sources: list[Source],
+    *,
+    abstained: bool = False,
+    question: str = "",
+    index: SupportIndex | None = None,
 ) -> Attributed:
     """Turn the final answer text into its basis entry and annotations."""
-    return field_basis("content", claims_of(text), sources, abstained=abstained, question=question)
+    return field_basis(
+        "content", claims_of(text), sources, abstained=abstained, question=question, index=index
+    )
 
 
 def field_basis(
@@ -141,8 +149,12 @@ def field_basis(
     *,
     abstained: bool = False,
     question: str = "",
+    index: SupportIndex | None = None,
 ) -> Attributed:
-    """The basis entry of one output field from its claims (sentences or values)."""
+    """The basis entry of one output field from its claims (sentences or values).
+
+    ``index``: the request's tokenized sources, when the caller already has them.
+    """
     by_number = {s.number: s for s in sources}
     claims = [
         msgspec.structs.replace(c, sources=tuple(n for n in c.sources if n in by_number))
@@ -192,7 +204,13 @@ def field_basis(
         field=field,
         citations=citations,
         reasoning=explain(
-            field, claims, strengths, sources, abstained=abstained, supported=SUPPORTED
+            field,
+            claims,
+            strengths,
+            sources,
+            abstained=abstained,
+            supported=SUPPORTED,
+            index=index,
         ),
         confidence=confidence,
     )

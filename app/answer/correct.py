@@ -129,9 +129,9 @@ def _rewrite(region: str, index: SupportIndex) -> str:
     return "".join(out)
 
 
-def correct_markers(text: str, sources: list[Source]) -> str:
+def correct_markers(text: str, sources: list[Source], index: SupportIndex | None = None) -> str:
     """The whole answer with its markers checked and corrected (see the module docstring)."""
-    fixer = MarkerCorrector(sources)
+    fixer = MarkerCorrector(sources, index)
     return fixer.feed(text) + fixer.flush()
 
 

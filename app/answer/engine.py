@@ -17,7 +17,7 @@ import msgspec
 from app.answer import structured
 from app.answer.attribution import Claim, MarkerFilter, clean_markers
 from app.answer.basis import attribute, field_basis
-from app.answer.correct import MarkerCorrector, correct_markers
+from app.answer.correct import MarkerCorrector, SupportIndex, correct_markers
 from app.answer.extractive import ABSTAIN, extractive_answer
 from app.answer.links import LinkFilter, clean_links
 from app.answer.prompt import (
@@ -67,6 +67,8 @@ class Research(msgspec.Struct, frozen=True, kw_only=True):
     rewrite_ms: float | None = None
     # Whether the sources answer the question (``sufficiency.assess``); None: not checked.
     sufficiency: Sufficiency | None = None
+    # The sources' sentences tokenized once, for marker correction, values and reasoning.
+    support: SupportIndex | None = None
 
     @property
     def insufficient(self) -> bool:
@@ -189,6 +191,7 @@ async def research(
         research_completion_tokens=spent[1],
         rewrite_ms=rewrite_ms,
         sufficiency=assess(question, sources),
+        support=SupportIndex(sources),
     )
 
 
@@ -302,7 +305,9 @@ async def write(services: Services, found: Research, req: ChatRequest) -> Writte
         )
     return Written(
         text=correct_markers(
-            clean_markers(clean_links(result.text, _fetched(found)), valid), found.sources
+            clean_markers(clean_links(result.text, _fetched(found)), valid),
+            found.sources,
+            found.support,
         ),
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
@@ -323,7 +328,7 @@ class TextStream:
         self.fallback = fallback
         self._links = LinkFilter(_fetched(found))
         self._filter = MarkerFilter({s.number for s in found.sources})
-        self._corrector = MarkerCorrector(found.sources)
+        self._corrector = MarkerCorrector(found.sources, found.support)
         self.text = ""
 
     async def deltas(self) -> AsyncIterator[str]:
@@ -400,7 +405,9 @@ def finalize(
     stated at the start of the basis reasoning.
     """
     abstained = text.strip() == ABSTAIN
-    attributed = attribute(text, found.sources, abstained=abstained, question=found.question)
+    attributed = attribute(
+        text, found.sources, abstained=abstained, question=found.question, index=found.support
+    )
     if found.insufficient and found.sufficiency is not None:
         # The model may answer anyway; what it cites stays, but the basis says it is doubtful.
         note = INSUFFICIENT_REASONING.format(reason=found.sufficiency.reason)
@@ -553,7 +560,7 @@ async def write_structured(
             ) from None
     return StructuredWritten(
         text=json.dumps(value, ensure_ascii=False),
-        claims=structured.attributed_claims(leaves, found.sources, found.question),
+        claims=structured.attributed_claims(leaves, found.sources, found.question, found.support),
         prompt_tokens=prompt,
         completion_tokens=completion,
         finish_reason=result.finish_reason,
@@ -578,7 +585,7 @@ def finalize_structured(found: Research, written: StructuredWritten) -> Final:
     cited: set[int] = set()
     for leaf in written.claims:
         if leaf.kind == "value":
-            entry = field_basis(leaf.path, [claim(leaf)], found.sources)
+            entry = field_basis(leaf.path, [claim(leaf)], found.sources, index=found.support)
             cited.update(entry.cited)
             basis.append(entry.basis)
             continue
@@ -595,7 +602,9 @@ def finalize_structured(found: Research, written: StructuredWritten) -> Final:
         here = structured.parent(leaf.path)
         siblings = [c for c in values if structured.parent(c.path) == here and c.sources]
         grounds = siblings or [c for c in values if c.sources]
-        entry = field_basis(leaf.path, [claim(c) for c in grounds], found.sources)
+        entry = field_basis(
+            leaf.path, [claim(c) for c in grounds], found.sources, index=found.support
+        )
         names = ", ".join(c.path for c in grounds) or "no other field"
         note = (
             f"This yes/no value is a conclusion drawn from the evidence cited for {names}, "

@@ -21,16 +21,6 @@ from retrieval.text import tokenize
 CONFLICT_CONTEXT = 0.6
 _QUOTE_WORDS = 8
 
-_last: tuple[list[Source], SupportIndex] | None = None
-
-
-def _index(sources: list[Source]) -> SupportIndex:
-    """One ``SupportIndex`` per request: the same source list is explained field by field."""
-    global _last
-    if _last is None or _last[0] is not sources:
-        _last = (sources, SupportIndex(sources))
-    return _last[1]
-
 
 def _domain(url: str) -> str:
     host = (urlsplit(url).hostname or url).lower()
@@ -94,8 +84,12 @@ def explain(
     *,
     abstained: bool,
     supported: float,
+    index: SupportIndex | None = None,
 ) -> str:
-    """The reasoning of one field (``supported``: the support share a claim needs)."""
+    """The reasoning of one field (``supported``: the support share a claim needs).
+
+    ``index``: the request's tokenized sources, when the caller already has them.
+    """
     by_number = {s.number: s for s in sources}
     if abstained or not any(c.sources for c in claims):
         read = len(by_number)
@@ -107,7 +101,7 @@ def explain(
                 "so the answer says so and cites nothing."
             )
         return f"No source among the {read} read supports this, so nothing is cited."
-    index = _index(sources)
+    index = index or SupportIndex(sources)
     prose = field == "content"
     parts: list[str] = []
     backed = 0

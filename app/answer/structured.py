@@ -270,9 +270,11 @@ class LeafClaim(msgspec.Struct, frozen=True, kw_only=True):
     sources: tuple[int, ...]
 
 
-def attributed_claims(leaves: list[Leaf], sources: list[Source], question: str) -> list[LeafClaim]:
+def attributed_claims(
+    leaves: list[Leaf], sources: list[Source], question: str, index: SupportIndex | None = None
+) -> list[LeafClaim]:
     """Every leaf with its citations checked (booleans and nulls cite nothing themselves)."""
-    index = SupportIndex(sources)
+    index = index or SupportIndex(sources)
     return [
         LeafClaim(
             path=leaf.path,
