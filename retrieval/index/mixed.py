@@ -12,6 +12,7 @@ import anyio
 
 from retrieval.errors import SearchUnavailable
 from retrieval.protocols import SearchProvider
+from retrieval.search.fallback import ready_any
 from retrieval.types import SearchHit
 
 
@@ -60,18 +61,7 @@ class MixedProvider:
 
     async def ready(self) -> None:
         """Ready when either side is (a side without a probe counts as ready)."""
-        failures: list[str] = []
-        for provider in (self.local, self.web):
-            probe = getattr(provider, "ready", None)
-            if probe is None:
-                return
-            try:
-                await probe()
-            except SearchUnavailable as exc:
-                failures.append(f"{provider.name}: {exc}")
-                continue
-            return
-        raise SearchUnavailable("neither search side is ready: " + "; ".join(failures))
+        await ready_any((self.local, self.web), "neither search side is ready")
 
     async def aclose(self) -> None:
         """Nothing of its own: the two providers are closed by whoever built them."""

@@ -110,18 +110,7 @@ class FallbackProvider:
 
     async def ready(self) -> None:
         """Ready when any provider of the chain is; one without a probe counts as ready."""
-        failures: list[str] = []
-        for provider in self.providers:
-            probe = getattr(provider, "ready", None)
-            if probe is None:
-                return
-            try:
-                await probe()
-            except SearchUnavailable as exc:
-                failures.append(f"{provider.name}: {exc}")
-                continue
-            return
-        raise SearchUnavailable("no search provider is ready: " + "; ".join(failures))
+        await ready_any(self.providers, "no search provider is ready")
 
     async def aclose(self) -> None:
         """Close every provider that can be closed, even if one of them fails to."""
@@ -136,3 +125,22 @@ class FallbackProvider:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+async def ready_any(providers: Sequence[SearchProvider], failure: str) -> None:
+    """Return once one of ``providers`` is ready (one without a ``ready`` probe counts).
+
+    ``SearchUnavailable`` (``failure``, then each provider's reason) when none is.
+    """
+    failures: list[str] = []
+    for provider in providers:
+        probe = getattr(provider, "ready", None)
+        if probe is None:
+            return
+        try:
+            await probe()
+        except SearchUnavailable as exc:
+            failures.append(f"{provider.name}: {exc}")
+            continue
+        return
+    raise SearchUnavailable(f"{failure}: " + "; ".join(failures))
