@@ -38,7 +38,7 @@ from urllib.parse import quote
 import msgspec
 
 from retrieval.index.readers import KINDS, FileDocument, kind_of, read_document
-from retrieval.index.schema import BUNDLED_SOURCE, connect
+from retrieval.index.schema import BUNDLED_SOURCE, writing
 from retrieval.workers import default_start_method
 
 # Below this many files to read, a process pool costs more to start than it saves.
@@ -175,8 +175,7 @@ def ingest(
     started = time.perf_counter()
     files, folders = _files(paths)
     base = (base_url or "").rstrip("/")
-    conn = connect(index_path)
-    try:
+    with writing(index_path) as conn:
         rows = {
             source: _Row(*rest)
             for source, *rest in conn.execute(
@@ -225,12 +224,6 @@ def ingest(
         counts["removed"] += len(gone)
         conn.execute("COMMIT")
         total = int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
     return IngestReport(
         **counts,
         seconds=time.perf_counter() - started,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA_VERSION = "1"  # also written literally in _SCHEMA
@@ -62,6 +64,20 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 
 class NotAnIndex(sqlite3.DatabaseError):
     """The file is not a Footnote index this code can read (another schema version)."""
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[sqlite3.Connection]:
+    """A connection for writing: rolled back if the block fails mid-transaction, then closed."""
+    conn = connect(path)
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
 
 
 def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Connection:

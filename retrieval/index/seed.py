@@ -13,7 +13,7 @@ import time
 
 from retrieval.extract import normalise_blocks
 from retrieval.index.ingestion import IngestReport
-from retrieval.index.schema import BUNDLED_SOURCE, connect
+from retrieval.index.schema import BUNDLED_SOURCE, writing
 from retrieval.search.bundled import (
     ROUTE_PREFIX,
     CorpusPage,
@@ -36,8 +36,7 @@ def seed_bundled(
     """
     started = time.perf_counter()
     base = base_url.rstrip("/")
-    conn = connect(index_path)
-    try:
+    with writing(index_path) as conn:
         # Checked under the write lock: server workers starting together seed only once.
         conn.execute("BEGIN IMMEDIATE")
         own = conn.execute(
@@ -77,12 +76,6 @@ def seed_bundled(
         )
         conn.execute("COMMIT")
         return _report(started, conn, added=cursor.rowcount, removed=removed)
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
 
 
 def _report(
