@@ -68,6 +68,11 @@ class StructuredError(Exception):
         self.problems = problems
 
 
+def _invalid(param: str, message: str) -> ApiError:
+    """The 400 for a malformed ``response_format``, naming the exact field."""
+    return ApiError(400, message, param=param, code="invalid_value")
+
+
 def parse_format(response_format: dict[str, Any] | None) -> StructuredFormat | None:
     """The requested structured format (``None`` for text); a malformed one is a 400."""
     if response_format is None:
@@ -78,53 +83,35 @@ def parse_format(response_format: dict[str, Any] | None) -> StructuredFormat | N
     if kind == "json_object":
         return StructuredFormat(kind="json_object", raw={"type": "json_object"})
     if kind != "json_schema":
-        raise ApiError(
-            400,
+        raise _invalid(
+            "response_format.type",
             f"response_format type {kind!r} is not supported; use 'text', 'json_object' or "
             "'json_schema'.",
-            param="response_format.type",
-            code="invalid_value",
         )
     spec = response_format.get("json_schema")
     if not isinstance(spec, dict):
-        raise ApiError(
-            400,
+        raise _invalid(
+            "response_format.json_schema",
             "response_format of type 'json_schema' needs a 'json_schema' object.",
-            param="response_format.json_schema",
-            code="invalid_value",
         )
     name = spec.get("name", "response")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-        raise ApiError(
-            400,
+        raise _invalid(
+            "response_format.json_schema.name",
             "response_format.json_schema.name must be 1-64 letters, digits, '_' or '-'.",
-            param="response_format.json_schema.name",
-            code="invalid_value",
         )
+    schema_param = "response_format.json_schema.schema"
     schema = spec.get("schema")
     if not isinstance(schema, dict):
-        raise ApiError(
-            400,
-            "response_format.json_schema.schema must be a JSON Schema object.",
-            param="response_format.json_schema.schema",
-            code="invalid_value",
-        )
+        raise _invalid(schema_param, f"{schema_param} must be a JSON Schema object.")
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise ApiError(
-            400,
-            f"response_format.json_schema.schema is not a valid JSON Schema: {exc.message}",
-            param="response_format.json_schema.schema",
-            code="invalid_value",
+        raise _invalid(
+            schema_param, f"{schema_param} is not a valid JSON Schema: {exc.message}"
         ) from None
     if schema.get("type") not in (None, "object"):
-        raise ApiError(
-            400,
-            "The top level of response_format.json_schema.schema must be an object.",
-            param="response_format.json_schema.schema",
-            code="invalid_value",
-        )
+        raise _invalid(schema_param, f"The top level of {schema_param} must be an object.")
     strict = spec.get("strict")
     return StructuredFormat(
         kind="json_schema",
