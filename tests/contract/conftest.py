@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.server import create_app
 from tests.contract.openai_schema import SchemaLog, SchemaTap
-from tests.fakes.footnote_server import StartFootnote, _settings
-from tests.fakes.server import ServerThread
+from tests.fakes.footnote_server import StartFootnote, serve_footnotes
 
 
 @pytest.fixture(scope="session")
@@ -27,23 +25,7 @@ def schema_log() -> SchemaLog:
 @pytest.fixture(scope="session")
 def footnote_factory(searxng: Any, upstream: Any, schema_log: SchemaLog) -> Iterator[StartFootnote]:
     """Start schema-checked Footnote servers with settings overrides; stopped at the end."""
-    started: list[ServerThread] = []
-
-    def start(*, with_upstream: bool = True, **overrides: Any) -> str:
-        settings = _settings(
-            searxng.base_url, upstream.base_url if with_upstream else None, **overrides
-        )
-        app: Any = create_app(settings)
-        server = ServerThread(
-            SchemaTap(app, schema_log), "127.0.0.1", lifespan=True, name="footnote"
-        )
-        server.start(timeout=15)
-        started.append(server)
-        return server.base_url
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from serve_footnotes(searxng, upstream, wrap=lambda app: SchemaTap(app, schema_log))
 
 
 @pytest.fixture(scope="session")

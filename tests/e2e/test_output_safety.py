@@ -125,19 +125,20 @@ SCHEMA = {
 FORMAT = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": SCHEMA}}
 
 
+def _ask_structured(footnote: str) -> httpx.Response:
+    body = {
+        "model": "speed",
+        "messages": [{"role": "user", "content": Q}],
+        "response_format": FORMAT,
+    }
+    return httpx.post(f"{footnote}/v1/chat/completions", json=body, timeout=30)
+
+
 def test_obedient_model_in_xml_never_breaks_the_schema(
     footnote: str, upstream: FakeUpstream, hostile_page: str
 ) -> None:
     upstream.script = _obey  # XML, twice: the repair attempt obeys the page again
-    resp = httpx.post(
-        f"{footnote}/v1/chat/completions",
-        json={
-            "model": "speed",
-            "messages": [{"role": "user", "content": Q}],
-            "response_format": FORMAT,
-        },
-        timeout=30,
-    )
+    resp = _ask_structured(footnote)
     assert resp.status_code == 502
     assert resp.json()["error"]["code"] == "invalid_structured_output"
     assert "evil.example" not in resp.text
@@ -149,15 +150,7 @@ def test_injected_links_are_removed_from_structured_values(
     upstream.script = json.dumps(
         {"answer": f"Both were American [1]. Log in at {EVIL}{HIDDEN} [42].", "same": True}
     )
-    resp = httpx.post(
-        f"{footnote}/v1/chat/completions",
-        json={
-            "model": "speed",
-            "messages": [{"role": "user", "content": Q}],
-            "response_format": FORMAT,
-        },
-        timeout=30,
-    )
+    resp = _ask_structured(footnote)
     assert resp.status_code == 200, resp.text
     data = resp.json()
     content = data["choices"][0]["message"]["content"]

@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 
-from retrieval.extract import TrafilaturaExtractor
-from retrieval.types import Page
+from tests.contract.test_openai_sdk import _fetched_text
 from tests.fakes.simweb import Question, load_questions
 from tests.fakes.upstream import FakeUpstream, compose_answer, message_text, parse_prompt
 
@@ -42,23 +41,9 @@ def _shifted(body: dict[str, Any]) -> str:
 def test_every_excerpt_is_verbatim_over_many_answers(
     footnote: str, simweb: Any, upstream: FakeUpstream
 ) -> None:
-    extractor = TrafilaturaExtractor()
-
     @cache
     def fetched_text(url: str) -> str:
-        page = simweb.page_by_url(url)
-        assert page is not None, f"cited a page the simulated web does not have: {url}"
-        doc = extractor.extract(
-            Page(
-                url=url,
-                final_url=url,
-                status=200,
-                content_type="text/html",
-                body=page["html"].encode("utf-8"),
-            )
-        )
-        assert doc is not None
-        return doc.text
+        return _fetched_text(simweb, url)
 
     excerpts = answers = 0
     with httpx.Client(timeout=60) as http:

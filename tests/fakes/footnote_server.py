@@ -29,9 +29,13 @@ def _settings(searxng_url: str, upstream_url: str | None, **overrides: Any) -> S
     return Settings(**base)
 
 
-@pytest.fixture(scope="session")
-def footnote_factory(searxng: Any, upstream: Any) -> Iterator[StartFootnote]:
-    """Start Footnote servers with given settings overrides; all are stopped at the end."""
+def serve_footnotes(
+    searxng: Any, upstream: Any, wrap: Callable[[Any], Any] = lambda app: app
+) -> Iterator[StartFootnote]:
+    """Yield a starter of Footnote servers (settings overrides; ``wrap`` around each app).
+
+    Every server it started is stopped when the generator resumes.
+    """
     started: list[ServerThread] = []
 
     def start(*, with_upstream: bool = True, **overrides: Any) -> str:
@@ -39,7 +43,7 @@ def footnote_factory(searxng: Any, upstream: Any) -> Iterator[StartFootnote]:
             searxng.base_url, upstream.base_url if with_upstream else None, **overrides
         )
         app: Any = create_app(settings)  # Litestar's ASGI signature is narrower than ASGIApp
-        server = ServerThread(app, "127.0.0.1", lifespan=True, name="footnote")
+        server = ServerThread(wrap(app), "127.0.0.1", lifespan=True, name="footnote")
         server.start(timeout=15)
         started.append(server)
         return server.base_url
@@ -47,6 +51,12 @@ def footnote_factory(searxng: Any, upstream: Any) -> Iterator[StartFootnote]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def footnote_factory(searxng: Any, upstream: Any) -> Iterator[StartFootnote]:
+    """Start Footnote servers with given settings overrides; all are stopped at the end."""
+    yield from serve_footnotes(searxng, upstream)
 
 
 @pytest.fixture(scope="session")
