@@ -21,9 +21,9 @@ from collections.abc import Callable
 import anyio
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from retrieval.cache import CacheEntry, cache_key, decode_entry, encode_entry
 
