@@ -132,6 +132,11 @@ _MONTHS = frozenset(
 )
 
 
+def qualified(title: str) -> bool:
+    """Whether a title carries a qualifier: "Ed Wood (film)", "Ed Wood - Openpedia"."""
+    return bool(_QUALIFIER.search(title))
+
+
 def names_page(query: str, title: str, url: str = "") -> bool:
     """Whether a page's title or URL slug names exactly the query's subject.
 
