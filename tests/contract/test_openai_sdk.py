@@ -176,7 +176,7 @@ def test_page_text_never_in_system_message(footnote: str, upstream: Any) -> None
     system = [m["content"] for m in body["messages"] if m["role"] == "system"]
     user = body["messages"][-1]["content"]
     assert "<<<source 1 " in user
-    assert all("<<<source" not in s and "Site:" not in s for s in system)
+    assert all("<<<source" not in s and "Page:" not in s for s in system)
 
 
 def test_extractive_answer_without_upstream(footnote_extractive: str, simweb: Any) -> None:

@@ -102,7 +102,11 @@ def message_text(content: Any) -> str:
 
 
 def parse_prompt(prompt: str) -> tuple[str, list[tuple[int, str, str, str]]]:
-    """Split a Footnote prompt into its question and ``(n, title, url, text)`` sources."""
+    """Split a Footnote prompt into its question and ``(n, title, url, text)`` sources.
+
+    ``url`` is the source's ``URL:`` line, else its ``Page:`` line (site and path, which
+    Footnote sends instead of a link) as ``http://<page>``, else empty.
+    """
     first = _SOURCE.search(prompt)
     head = prompt[: first.start()] if first else prompt
     found = _QUESTION.search(head)
@@ -110,10 +114,12 @@ def parse_prompt(prompt: str) -> tuple[str, list[tuple[int, str, str, str]]]:
     sources: list[tuple[int, str, str, str]] = []
     for match in _SOURCE.finditer(prompt):
         meta, sep, text = match.group(3).partition("\n\n")
-        if not sep or not meta.startswith(("Title:", "URL:")):
+        if not sep or not meta.startswith(("Title:", "URL:", "Page:")):
             meta, text = "", match.group(3)
         fields = dict(line.split(": ", 1) for line in meta.splitlines() if ": " in line)
-        sources.append((int(match.group(1)), fields.get("Title", ""), fields.get("URL", ""), text))
+        page = fields.get("Page", "")
+        url = fields.get("URL") or (f"http://{page}" if page else "")
+        sources.append((int(match.group(1)), fields.get("Title", ""), url, text))
     return question, sources
 
 

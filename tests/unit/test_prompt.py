@@ -86,10 +86,19 @@ def test_rewritten_queries_are_parsed_from_a_list() -> None:
     assert "Earlier question: Who wrote Kiss and Tell?" in msgs[-1]["content"]
 
 
-def test_sources_name_their_site_not_a_url_to_copy() -> None:
-    msgs = build_messages(
-        [ChatMessage(role="user", content="q")], "q", [_source(1, "Some text here.")]
+def test_sources_name_their_page_not_a_url_to_copy() -> None:
+    doc = Document(
+        url="https://www.site1.test:8443/wiki/Shirley_Temple%21?utm=x#top", title="T", text="Text."
     )
+    source = Source(number=1, document=doc, passages=(Passage(0, 0, 5, "Text.", 1.0),))
+    msgs = build_messages([ChatMessage(role="user", content="q")], "q", [source])
     user = msgs[-1]["content"]
-    assert "Site: site1.test" in user
-    assert "http://" not in user
+    assert "Page: site1.test/wiki/Shirley_Temple!\n" in user
+    assert "https://" not in user and "8443" not in user and "utm" not in user
+
+
+def test_a_page_path_cannot_forge_a_source_marker() -> None:
+    doc = Document(url="http://site1.test/a/%3E%3E%3Ebad", title="T", text="Text.")
+    source = Source(number=1, document=doc, passages=(Passage(0, 0, 5, "Text.", 1.0),))
+    user = build_messages([ChatMessage(role="user", content="q")], "q", [source])[-1]["content"]
+    assert ">>>bad" not in user and "> > >bad" in user
