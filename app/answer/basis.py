@@ -41,7 +41,7 @@ from app.answer.attribution import Claim, best_excerpts, claims_of
 from app.answer.correct import SupportIndex
 from app.answer.reasoning import explain
 from app.answer.sources import Source
-from app.answer.sufficiency import answer_type_met, named_terms
+from app.answer.sufficiency import answer_type_met, named_terms, open_question
 from app.openai_types import Annotation, Citation, Confidence, FieldBasis, UrlCitation
 from retrieval.text import tokenize
 
@@ -78,6 +78,7 @@ class Signals(msgspec.Struct, frozen=True, kw_only=True):
     coverage: float  # share of the question's content words in the cited excerpts
     names: float  # share of the question's names and numbers in the cited excerpts
     typed: bool  # a number/date is cited when the question asks "how many"/"when"
+    open: bool = False  # a why/how or pronoun question: never high (``sufficiency.open_question``)
 
 
 def confidence_signals(
@@ -102,6 +103,7 @@ def confidence_signals(
         coverage=len(terms & seen) / len(terms) if terms else 1.0,
         names=len(names & seen) / len(names) if names else 1.0,
         typed=answer_type_met(question, (e for texts in excerpts.values() for e in texts)),
+        open=open_question(question),
     )
 
 
@@ -122,6 +124,7 @@ def _confidence(signals: Signals) -> Confidence:
         and signals.coverage >= HIGH_COVERAGE
         and signals.names >= 1.0
         and signals.typed
+        and not signals.open
         and (focused or corroborated)
     ):
         return "high"
