@@ -6,10 +6,16 @@ and hits the HTTP run gets), then the answer is written twice through ``engine.w
 ``engine.finalize``:
 
 * **upstream**: the real ``Upstream`` client talking to a loopback ``FakeUpstream`` whose
-  answer is ``bench_model``: the fake's ``compose_answer`` (the 1-3 source sentences sharing
-  the most idf-weighted words with the question, verbatim, each cited ``[n]``; it never sees
-  the gold answer) and, being obedient, "I could not find this in the sources." when the
-  system prompt carries Footnote's ``INSUFFICIENT_NOTE``;
+  answer is ``reading_model``: it parses the sources out of the prompt it was sent (title and
+  passages; it gets no URL, only the site) and reads them as a careful writer would, with
+  Footnote's own reader (``app.answer.reader``: the best-answering sentence, then the
+  connected page a comparison or second hop needs), quoting each sentence with its ``[n]``;
+  it never sees the gold answer or pages. Being obedient, it answers "I could not find this
+  in the sources." when the system prompt carries Footnote's ``INSUFFICIENT_NOTE``;
+* **quoting**: the same, but the model is the test fake's own ``compose_answer``: the 1-3
+  sentences sharing the most idf-weighted words with the question, whatever page they are
+  on. A model that reads badly: its rows show what checking citations can and cannot fix
+  (every citation stays correct, but precision and recall are the model's);
 * **extractive**: no upstream (``app.answer.extractive``).
 
 Per tier, mode and stratum it reports (``Tally``):
@@ -42,6 +48,8 @@ from urllib.parse import unquote, urlsplit
 
 from app.answer import engine
 from app.answer.prompt import INSUFFICIENT_NOTE
+from app.answer.reader import read
+from app.answer.sources import Source
 from app.answer.upstream import Upstream
 from app.openai_types import ChatMessage, ChatRequest
 from app.services import Services
@@ -51,6 +59,7 @@ from bench.loss import _CachedExtractor
 from bench.metrics import squash
 from bench.questions import stratum
 from bench.report import fmt, table
+from retrieval.types import Document, Passage
 from tests.fakes.searxng import FakeSearxng
 from tests.fakes.simweb import Question, SimulatedWeb
 from tests.fakes.upstream import (
@@ -61,7 +70,9 @@ from tests.fakes.upstream import (
     parse_prompt,
 )
 
-MODES = ("upstream", "extractive")
+MODES = ("upstream", "quoting", "extractive")
+READING_MODEL = "reading-model"
+QUOTING_MODEL = "quoting-model"
 LEVELS = ("high", "medium", "low")
 MIN_EXCERPT = 20  # characters: a shorter excerpt "inside" a gold sentence proves nothing
 _DECLINES = re.compile(
@@ -194,14 +205,58 @@ def score_answer(
     return tally
 
 
+def prompt_sources(sources: Sequence[tuple[int, str, str, str]]) -> list[Source]:
+    """The prompt's ``(n, title, url, text)`` sources as ``Source`` objects, one passage per block.
+
+    A source's document is what the model was shown (its passages joined), so every quote the
+    model makes of it is a slice of it, as of the fetched page it came from.
+    """
+    out = []
+    for number, title, url, text in sources:
+        passages = []
+        for match in re.finditer(r"[^\n](?:.|\n(?!\n))*", text):
+            passages.append(
+                Passage(
+                    doc=number - 1,
+                    start=match.start(),
+                    end=match.end(),
+                    text=match.group(0),
+                    score=1.0,
+                )
+            )
+        out.append(
+            Source(
+                number=number,
+                document=Document(url=url, title=title, text=text),
+                passages=tuple(passages),
+            )
+        )
+    return out
+
+
+def reading_model(question: str, sources: Sequence[tuple[int, str, str, str]]) -> str:
+    """The reading model's answer: the reader's sentences, each with its ``[n]``."""
+    picks = read(question, prompt_sources(sources))
+    if not picks:
+        return NOT_FOUND_ANSWER
+    return " ".join(f"{p.text} [{p.source}]" for p in picks)
+
+
 def bench_model(body: dict[str, Any]) -> str:
-    """The fake model's answer: obedient to Footnote's note, else ``compose_answer``."""
+    """The fake model's answer: obedient to Footnote's note, else read (or quoted) from the prompt.
+
+    ``body["model"]`` picks the model: ``QUOTING_MODEL`` is the fake's ``compose_answer``;
+    anything else is ``reading_model``.
+    """
     messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
     system = " ".join(message_text(m.get("content")) for m in messages if m.get("role") == "system")
     users = [m for m in messages if m.get("role") == "user"]
     if INSUFFICIENT_NOTE.strip() in system or not users:
         return NOT_FOUND_ANSWER
-    return compose_answer(*parse_prompt(message_text(users[-1].get("content"))))
+    question, sources = parse_prompt(message_text(users[-1].get("content")))
+    if body.get("model") == QUOTING_MODEL:
+        return compose_answer(question, sources)
+    return reading_model(question, sources)
 
 
 @dataclass
@@ -239,11 +294,19 @@ def measure_basis(
     try:
         base = memory_services(web, searxng, Meter(), timed=False)
         base = dataclasses.replace(base, extractor=_CachedExtractor(base.extractor))
-        upstream = Upstream(
-            base_url=fake.base_url, api_key=None, model="fake-model", timeout_s=30, max_retries=0
-        )
-        with_model = dataclasses.replace(base, upstream=upstream)
-        modes = {"upstream": with_model, "extractive": dataclasses.replace(base, upstream=None)}
+
+        def model(name: str) -> Services:
+            upstream = Upstream(
+                base_url=fake.base_url, api_key=None, model=name, timeout_s=30, max_retries=0
+            )
+            return dataclasses.replace(base, upstream=upstream)
+
+        with_model = model(READING_MODEL)
+        modes = {
+            "upstream": with_model,
+            "quoting": model(QUOTING_MODEL),
+            "extractive": dataclasses.replace(base, upstream=None),
+        }
 
         async def main() -> list[BasisRow]:
             rows: list[BasisRow] = []

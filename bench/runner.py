@@ -245,14 +245,16 @@ class Bench:
     def basis(self) -> None:
         """Citations, excerpts, confidence and abstention of the answers (in-process)."""
         tiers = [TIERS[t] for t in self.tiers if t in TIERS]
-        log(f"basis: {len(self.questions)} questions x {len(tiers)} tiers x 2 modes, in-process")
+        log(f"basis: {len(self.questions)} questions x {len(tiers)} tiers x 3 modes, in-process")
         rows = measure_basis(*self.local(), self.questions, tiers)
         self.results["basis"] = basis_json(rows)
         _emit(
             "Basis: citations and excerpts (answerable questions)",
             basis_section(rows),
             [
-                "upstream = the fake model writing from the prompt's sources (bench/basis.py); "
+                "upstream = a fake model reading the prompt's sources with Footnote's reader; "
+                "quoting = a fake model quoting the sentences that share most words with the "
+                "question (bench/basis.py); "
                 "precision = cited gold pages / cited URLs; recall = gold pages cited / gold "
                 "pages; gold in sources = gold pages among the sources the writer was given "
                 "(recall's ceiling); excerpt support = gold sentences overlapping a basis "

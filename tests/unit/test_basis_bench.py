@@ -6,6 +6,7 @@ from typing import Any
 
 from app.answer.prompt import INSUFFICIENT_NOTE
 from bench.basis import (
+    QUOTING_MODEL,
     Tally,
     bench_model,
     checkable,
@@ -113,7 +114,30 @@ def test_the_bench_model_quotes_and_cites_or_obeys_the_note() -> None:
         "What nationality was Scott Derrickson?",
         [("Scott Derrickson", "u", SCOTT), ("Other", "v", "Rivers flow to the sea.")],
     )
-    body = {"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": prompt}]}
+    body: dict[str, Any] = {
+        "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": prompt}]
+    }
     assert bench_model(body) == f"{SCOTT} [1]"
+    assert bench_model({**body, "model": QUOTING_MODEL}) == f"{SCOTT} [1]"
     body["messages"][0]["content"] = "x" + INSUFFICIENT_NOTE
     assert bench_model(body) == NOT_FOUND_ANSWER
+
+
+def test_the_reading_model_follows_the_second_hop_the_quoting_model_does_not() -> None:
+    film = "Kiss and Tell is a 1945 American comedy film starring Shirley Temple as Corliss Archer."
+    temple = "As an adult, Shirley Temple served as Chief of Protocol of the United States."
+    radio = "Meet Corliss Archer was a radio show; Corliss Archer was played in a film too."
+    prompt = render_prompt(
+        "What government position was held by the woman who portrayed Corliss Archer in the "
+        "film Kiss and Tell?",
+        [
+            ("Kiss and Tell", "", film),
+            ("Meet Corliss Archer", "", radio),
+            ("Shirley Temple", "", temple),
+        ],
+    )
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": prompt}]}
+    assert bench_model(body) == f"{film} [1] {temple} [3]"
+    # The quoting model never reaches the page that holds the answer.
+    quoted = bench_model({**body, "model": QUOTING_MODEL})
+    assert quoted == f"{film} [1]"
