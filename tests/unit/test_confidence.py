@@ -6,7 +6,7 @@ from app.answer import engine
 from app.answer.basis import Signals, _confidence, attribute
 from app.answer.extractive import ABSTAIN
 from app.answer.sources import Source, number_sources
-from app.answer.sufficiency import assess
+from app.answer.sufficiency import assess, open_question
 from app.openai_types import ChatMessage
 from retrieval.types import Document, Evidence, Passage
 
@@ -131,3 +131,18 @@ def test_finalize_of_an_abstention_cites_nothing_with_low_confidence() -> None:
     answered = _research(QUESTION, [TOWER])
     assert not answered.insufficient
     assert engine.finalize(answered, f"{TOWER} [1]", 0, 0).basis[0].confidence == "high"
+
+
+def test_why_how_and_pronoun_questions_are_never_high() -> None:
+    source = [_src(1, "a.test", TOWER)]
+    answer = f"{TOWER} [1]"
+    for question in (
+        "Why was the Eiffel Tower in Paris completed in 1889?",
+        "How was the Eiffel Tower in Paris completed?",
+        "When was it completed, the Eiffel Tower in Paris?",
+    ):
+        assert attribute(answer, source, question=question).basis.confidence == "medium", question
+    # "How many" and "how long" ask for a checkable figure, as "when" does.
+    counted = "How many years after 1880 was the Eiffel Tower in Paris completed?"
+    assert open_question(counted) is False
+    assert attribute(answer, source, question=QUESTION).basis.confidence == "high"
