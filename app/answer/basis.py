@@ -15,20 +15,23 @@ Confidence (``_confidence``) is a rule over ``Signals``:
   question's content words and all of its names and numbers, a number or date among them
   when the question asks "how many" or "when" (``sufficiency.answer_type_met``), and the
   support either *focused* (one source) or *corroborated* (two or more domains, and at least
-  half of the claims each backed by two or more of the cited sources);
+  half of the claims each backed by two or more of the cited sources); never for a question
+  that word overlap cannot vouch for: "why"/"how" (an explanation) or one leaning on a
+  pronoun (``sufficiency.open_question``);
 * ``medium``: the rest.
 
 Calibrated on the simulated web's 600 dev questions (``python -m bench basis --questions
 600``; the corpus has no held-out split), answerable questions with a checkable answer. Tier
-``base``, answers by the bench's fake model: ``high`` answers contain the gold answer 97% of
-the time (64/66), ``medium`` 67% (219/328), ``low`` 31% (27/86); extractive answers: 92%
-(76/83), 64% (221/347), 28% (14/50). Over all four tiers ``high`` is 95-97% with the model
-and 89-93% extractive, ``low`` 17-31%. In that corpus every fact sits on one page, so an
-answer citing several pages was a scattered one (one cited source: 82% right, three: 53%),
-which is why "more sources" is not itself a reason for ``high``; corroboration never occurs
-there, so the corroborated branch is not measured by it. Unanswerable SQuAD questions that
-slip past the sufficiency check mostly land in ``medium``/``low`` (base: 9 high, 60 medium,
-31 low of 100).
+``base``, extractive answers and the bench's reading model alike (``app/answer/reader.py``):
+``high`` answers contain the gold answer 93% of the time (77/83), ``medium`` 75% (208/279),
+``low`` 40% (47/118); ``core`` 94%, 76%, 42%; ``speed``, which reads 4 pages, 89%, 71%, 20%.
+With the bench's quoting model (a poor reader), 98%, 67% and 31%. Capping why/how/pronoun
+questions at ``medium`` moved base ``high`` from 90% to 93%. An answer citing several pages
+is not itself more certain (in that corpus every fact sits on one page: one cited source was
+82% right, three 53%), so "more sources" is no reason for ``high``; corroboration never
+occurs there, so the corroborated branch is not measured by it. Unanswerable SQuAD questions
+that slip past the sufficiency check mostly land in ``medium``/``low`` (base: 11 high, 51
+medium, 38 low of 100).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ so Footnote decides for itself from the ranked passages. The evidence is judged
 
 Measured on the simulated web's dev questions (``python -m bench basis``; the corpus has no
 held-out split, so these were tuned on dev): tier ``base`` abstains on 5% of the answerable
-SQuAD questions (15/300), 2% of HotpotQA's (4/200) and 16% of SQuAD v2's unanswerable ones
+SQuAD questions (15/300), 3% of HotpotQA's (5/200) and 16% of SQuAD v2's unanswerable ones
 (16/100); ``speed``, which reads 4 pages, on 12%, 14% and 22%. The unanswerable ones are
 written against the very paragraph they seem to ask about (swapped entities, antonyms,
 impossible conditions), so lexical evidence barely separates them; catching most of them needs
