@@ -81,6 +81,24 @@ def test_a_comparison_reads_each_compared_subject_s_own_page() -> None:
     assert {p.source for p in picks} == {1, 2}
 
 
+def test_compared_sides_are_cut_to_the_names_beside_the_conjunction() -> None:
+    assert compared_sides("What occupation do Chris Menges and Aram Avakian share?") == [
+        "Chris Menges",
+        "Aram Avakian",
+    ]
+    assert compared_sides("Which band, Letters to Cleo or Screaming Trees, had more members?") == [
+        "Letters to Cleo",
+        "Screaming Trees",
+    ]
+    assert compared_sides("Are both Superdrag and Collective Soul rock bands?") == [
+        "Superdrag",
+        "Collective Soul",
+    ]
+    # Numbers are not subjects, and a question with no conjunction compares nothing.
+    assert compared_sides("In the range between 1980 and 1990, what did demand grow?") == []
+    assert compared_sides("Who directed Ed Wood?") == []
+
+
 def test_how_many_prefers_the_sentence_that_holds_a_number() -> None:
     vague = _src(
         1,
