@@ -23,15 +23,15 @@ Confidence (``_confidence``) is a rule over ``Signals``:
 Calibrated on the simulated web's 600 dev questions (``python -m bench basis --questions
 600``; the corpus has no held-out split), answerable questions with a checkable answer. Tier
 ``base``, extractive answers and the bench's reading model alike (``app/answer/reader.py``):
-``high`` answers contain the gold answer 93% of the time (77/83), ``medium`` 75% (208/279),
-``low`` 40% (47/118); ``core`` 94%, 76%, 42%; ``speed``, which reads 4 pages, 89%, 71%, 20%.
+``high`` answers contain the gold answer 93% of the time (76/82), ``medium`` 74% (208/280),
+``low`` 42% (50/118); ``core`` 94%, 75%, 42%; ``speed``, which reads 4 pages, 89%, 70%, 21%.
 With the bench's quoting model (a poor reader), 98%, 67% and 31%. Capping why/how/pronoun
 questions at ``medium`` moved base ``high`` from 90% to 93%. An answer citing several pages
 is not itself more certain (in that corpus every fact sits on one page: one cited source was
 82% right, three 53%), so "more sources" is no reason for ``high``; corroboration never
 occurs there, so the corroborated branch is not measured by it. Unanswerable SQuAD questions
-that slip past the sufficiency check mostly land in ``medium``/``low`` (base: 11 high, 51
-medium, 38 low of 100).
+that slip past the sufficiency check mostly land in ``medium``/``low`` (base: 11 high, 52
+medium, 37 low of 100).
 """
 
 from __future__ import annotations

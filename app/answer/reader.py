@@ -26,7 +26,7 @@ should earn its place) is worth more than a third, weaker page.
 
 Measured on the simulated web's dev questions (tier ``base``, ``python -m bench basis
 --questions 600``), against the previous writer (the three best-matching sentences): HotpotQA
-citation precision 0.71 -> 0.897 (306/341) and gold-page recall 0.71 -> 0.77 (306/400, of
+citation precision 0.71 -> 0.904 (311/344) and gold-page recall 0.71 -> 0.78 (311/400, of
 0.93 within reach: the gold pages among the sources read); SQuAD precision 0.66 -> 0.85. The
 weights below sit on a flat part of that curve (+-0.1 moves either figure by under 0.02).
 What is left is mostly a second page that nothing links by name (an abbreviation, a
