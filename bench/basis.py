@@ -59,6 +59,7 @@ from bench.loss import _CachedExtractor
 from bench.metrics import squash
 from bench.questions import stratum
 from bench.report import fmt, table
+from bench.tables import Target
 from retrieval.types import Document, Passage
 from tests.fakes.searxng import FakeSearxng
 from tests.fakes.simweb import Question, SimulatedWeb
@@ -385,6 +386,95 @@ def confidence_section(rows: Sequence[BasisRow]) -> str:
             ]
         )
     return table(headers, body)
+
+
+def basis_targets(rows: Sequence[BasisRow]) -> list[Target]:
+    """Issue 4's targets, measured (citation figures per mode; verbatim over every row)."""
+    by = {(r.tier, r.mode): r for r in rows}
+    out: list[Target] = []
+
+    def ratio(num: int, den: int) -> float:
+        return num / den if den else 0.0
+
+    for mode in ("upstream", "extractive"):
+        base, core = by.get(("base", mode)), by.get(("core", mode))
+        if base is not None:
+            h = base.strata["hotpotqa"]
+            p, r = ratio(h.cited_gold, h.cited), ratio(h.gold_pages_cited, h.gold_pages)
+            out.append(
+                Target(
+                    f"HotpotQA citation precision, base, {mode}",
+                    f"{p:.3f} ({h.cited_gold}/{h.cited})",
+                    ">= 0.90",
+                    p >= 0.90,
+                )
+            )
+            out.append(
+                Target(
+                    f"HotpotQA gold-page recall, base, {mode}",
+                    f"{r:.3f} ({h.gold_pages_cited}/{h.gold_pages})",
+                    ">= 0.85",
+                    r >= 0.85,
+                )
+            )
+        if core is not None:
+            h = core.strata["hotpotqa"]
+            r = ratio(h.gold_pages_cited, h.gold_pages)
+            out.append(
+                Target(
+                    f"HotpotQA gold-page recall, core, {mode}",
+                    f"{r:.3f} ({h.gold_pages_cited}/{h.gold_pages})",
+                    ">= 0.95",
+                    r >= 0.95,
+                )
+            )
+    total = Tally()
+    for row in rows:
+        for tally in row.strata.values():
+            total.add(tally)
+    out.append(
+        Target(
+            "excerpts verbatim (every tier and mode)",
+            f"{ratio(total.verbatim, total.excerpts):.3f} ({total.verbatim}/{total.excerpts})",
+            "1.000",
+            total.verbatim == total.excerpts,
+        )
+    )
+    out.append(
+        Target("citations of pages not fetched", str(total.unfetched), "0", not total.unfetched)
+    )
+    for row in rows:
+        if row.tier != "base" or row.mode == "quoting":
+            continue
+        both = Tally()
+        for name in ("hotpotqa", "squad"):
+            both.add(row.strata[name])
+        high, low = both.levels["high"], both.levels["low"]
+        unans, ans = row.strata["squad-unanswerable"], row.strata["squad"]
+        figures = [
+            ("'high' answers holding the gold answer", high[1], high[0], ">= 0.90", True, 0.90),
+            ("'low' answers holding the gold answer", low[1], low[0], "<= 0.50", False, 0.50),
+            (
+                "unanswerable SQuAD abstained",
+                unans.abstained,
+                unans.questions,
+                ">= 0.80",
+                True,
+                0.80,
+            ),
+            ("answerable SQuAD abstained", ans.abstained, ans.questions, "<= 0.10", False, 0.10),
+        ]
+        for name, num, den, goal, at_least, bound in figures:
+            value = ratio(num, den)
+            out.append(
+                Target(
+                    f"{name}, base, {row.mode}",
+                    f"{value:.3f} ({num}/{den})",
+                    goal,
+                    value >= bound if at_least else value <= bound,
+                )
+            )
+    return out
 
 
 TARGETS = (

@@ -20,7 +20,7 @@ from app.tiers import TIERS
 from bench import questions as sampling
 from bench.basis import TARGETS as BASIS_TARGETS
 from bench.basis import as_json as basis_json
-from bench.basis import basis_section, confidence_section, measure_basis
+from bench.basis import basis_section, basis_targets, confidence_section, measure_basis
 from bench.child import ChildError
 from bench.clients import ClientCpu, measure_clients
 from bench.cpu import StageCpu, measure_stage_cpu
@@ -273,6 +273,7 @@ class Bench:
                 BASIS_TARGETS,
             ],
         )
+        _emit("Basis: targets (issue 4)", targets_section(basis_targets(rows)))
 
     def loss(self) -> None:
         """Where the gold sentences that miss the context are lost (in-process)."""

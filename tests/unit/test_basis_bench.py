@@ -7,7 +7,9 @@ from typing import Any
 from app.answer.prompt import INSUFFICIENT_NOTE
 from bench.basis import (
     QUOTING_MODEL,
+    BasisRow,
     Tally,
+    basis_targets,
     bench_model,
     checkable,
     contains_answer,
@@ -141,3 +143,22 @@ def test_the_reading_model_follows_the_second_hop_the_quoting_model_does_not() -
     # The quoting model never reaches the page that holds the answer.
     quoted = bench_model({**body, "model": QUOTING_MODEL})
     assert quoted == f"{film} [1]"
+
+
+def test_targets_compare_each_figure_with_its_goal() -> None:
+    hotpot = Tally(questions=10, cited=10, cited_gold=9, gold_pages=20, gold_pages_cited=17)
+    hotpot.levels["high"] = [10, 9]
+    hotpot.levels["low"] = [10, 6]
+    squad = Tally(questions=10, abstained=2, excerpts=5, verbatim=5)
+    unanswerable = Tally(questions=10, abstained=8)
+    strata = {"hotpotqa": hotpot, "squad": squad, "squad-unanswerable": unanswerable}
+    rows = [BasisRow("base", "extractive", strata), BasisRow("core", "extractive", strata)]
+    within = {t.name: t.within for t in basis_targets(rows)}
+    assert within["HotpotQA citation precision, base, extractive"] is True  # 0.90
+    assert within["HotpotQA gold-page recall, base, extractive"] is True  # 0.85
+    assert within["HotpotQA gold-page recall, core, extractive"] is False  # 0.85 < 0.95
+    assert within["excerpts verbatim (every tier and mode)"] is True
+    assert within["'high' answers holding the gold answer, base, extractive"] is True
+    assert within["'low' answers holding the gold answer, base, extractive"] is False  # 0.60
+    assert within["unanswerable SQuAD abstained, base, extractive"] is True
+    assert within["answerable SQuAD abstained, base, extractive"] is False  # 0.20
