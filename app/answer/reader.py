@@ -64,6 +64,8 @@ IN_PAGE = 0.15
 NAMES_US = -0.1
 NAMED_AND_LINKED = 0.0
 MOST = 2
+# Words of a title or URL slug compared for a page's names.
+_NAME_WORDS = 16
 # Sentences in all (further ones come from pages already chosen), and how well a further
 # sentence must score against the best.
 SENTENCES = 3
@@ -114,8 +116,11 @@ def subject_names(title: str, url: str) -> Names:
     """The names a page goes by: ``page_names`` plus the run of words title and slug share."""
     names = page_names(title, url)
     slug = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) if url else ""
+    # A page writes its own title and URL: only their first words are compared, so that a
+    # hostile megabyte title costs no more than a real one.
     shared = _common_run(
-        tuple(tokenize(title)), tuple(tokenize(slug.replace("_", " ").replace("-", " ")))
+        tuple(tokenize(title))[:_NAME_WORDS],
+        tuple(tokenize(slug.replace("_", " ").replace("-", " ")))[:_NAME_WORDS],
     )
     if shared:
         names.add(shared)
@@ -131,16 +136,18 @@ def subject_names(title: str, url: str) -> Names:
 
 
 def _common_run(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
-    """The longest run of words ``a`` and ``b`` share."""
-    best: tuple[str, ...] = ()
-    for i in range(len(a)):
-        for j in range(len(b)):
-            k = 0
-            while i + k < len(a) and j + k < len(b) and a[i + k] == b[j + k]:
-                k += 1
-            if k > len(best):
-                best = a[i : i + k]
-    return best
+    """The longest run of words ``a`` and ``b`` share (dynamic programming, O(len a * len b))."""
+    best_end, best_len = 0, 0
+    previous = [0] * (len(b) + 1)
+    for i in range(1, len(a) + 1):
+        current = [0] * (len(b) + 1)
+        for j in range(1, len(b) + 1):
+            if a[i - 1] == b[j - 1]:
+                current[j] = previous[j - 1] + 1
+                if current[j] > best_len:
+                    best_end, best_len = i, current[j]
+        previous = current
+    return a[best_end - best_len : best_end]
 
 
 def names_in(words: frozenset[str], names: Names) -> bool:

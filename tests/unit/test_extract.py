@@ -270,3 +270,19 @@ def test_extractor_survives_pickling_for_a_process_pool() -> None:
     assert extractor.max_html_bytes == 1234
     html = f"<html><body><p>{'Pickled. ' * 40}</p></body></html>"
     assert extractor.extract(html_page(html)) is not None
+
+
+def test_a_page_cannot_give_itself_a_megabyte_title() -> None:
+    words = " ".join(f"word{i}" for i in range(50_000))
+    html = (
+        f"<html><head><title>{words}</title></head><body><p>{'Real text. ' * 40}</p></body></html>"
+    )
+    doc = TrafilaturaExtractor().extract(html_page(html))
+    assert doc is not None
+    # The title goes into the prompt, the search results and every name comparison.
+    assert len(doc.title) <= 300 and doc.title.startswith("word0 word1 ")
+    # A short title is kept whole.
+    short = TrafilaturaExtractor().extract(
+        html_page(f"<title>Ed Wood</title><body><p>{'Real text. ' * 40}</p></body>")
+    )
+    assert short is not None and short.title == "Ed Wood"

@@ -127,3 +127,10 @@ def test_a_headline_and_slug_name_their_shared_subject() -> None:
 def test_nothing_to_read_is_no_pick() -> None:
     assert read("Who?", [KISS]) == []
     assert read("What government position?", []) == []
+
+
+def test_only_a_title_s_first_words_are_compared_with_its_slug() -> None:
+    # The words the title and slug share lie beyond the words compared: no shared name.
+    padding = " ".join(f"filler{i}" for i in range(40))
+    names = subject_names(f"{padding} Peter Fleming", "http://news.test/peter-fleming-tennis")
+    assert ("peter", "flem") not in names
