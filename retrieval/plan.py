@@ -39,6 +39,8 @@ _NOT_NAMES = frozenset(
     give find explain describe compare i you we my our your this these those that aside
     after before during although while since besides apart despite according""".split()
 )
+# Characters of a search query (engines cut or refuse longer ones).
+MAX_QUERY_CHARS = 300
 _YEARISH = re.compile(r"^\d[\d\s\u2013\u2014/-]*$")
 _WORD = re.compile(rf"[\w{_APOS}-]+")
 
@@ -93,9 +95,29 @@ def resolve_followup(question: str, earlier: list[str]) -> str:
         if names:
             missing = [n for n in names if n.lower() not in question.lower()]
             if missing:
-                return f"{question} ({', '.join(missing)})"
+                return f"{question} ({', '.join(missing[:3])})"
             return question
     return question
+
+
+def focus(question: str, limit: int = MAX_QUERY_CHARS) -> str:
+    """What to search for in a user turn: all of it, unless it is longer than ``limit``.
+
+    A long turn is usually a pasted text with the question after it: its last sentence that
+    ends in "?" is searched when it fits, else the turn's first ``limit`` characters, cut at
+    a word. Search engines take a few hundred characters at most (an over-long query is an
+    invalid URL, not a search), and ranking a megabyte of words helps no one.
+    """
+    if len(question) <= limit:
+        return question
+    end = question.rfind("?")
+    if end > 0:
+        start = max(question.rfind(mark, 0, end) for mark in ".!?\n") + 1
+        asked = question[start : end + 1].strip()
+        if 0 < len(asked) <= limit:
+            return asked
+    cut = question[:limit]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
 
 
 def plan_queries(question: str, earlier: list[str] | None = None, *, most: int = 3) -> QueryPlan:
@@ -103,8 +125,9 @@ def plan_queries(question: str, earlier: list[str] | None = None, *, most: int =
 
     Order: the resolved question, then each named subject (when there are two or more, or
     the subject is a title that the question wraps in other words), then the keyword form.
+    A long turn is searched by its ``focus``.
     """
-    resolved = resolve_followup(" ".join(question.split()), earlier or [])
+    resolved = resolve_followup(" ".join(focus(question).split()), earlier or [])
     queries: list[str] = [resolved]
     names = subjects(resolved)
     if len(names) >= 2:
@@ -117,6 +140,7 @@ def plan_queries(question: str, earlier: list[str] | None = None, *, most: int =
     seen: set[str] = set()
     unique: list[str] = []
     for q in queries:
+        q = focus(q)  # a follow-up resolved against a long earlier turn stays a query
         key = " ".join(q.lower().split())
         if key and key not in seen:
             seen.add(key)

@@ -400,3 +400,18 @@ def test_schema_log_rejects_a_broken_stream() -> None:
     )
     assert any("[DONE]" in p for p in log.problems)
     assert any("'object' is a required property" in p for p in log.problems)
+
+
+def test_a_long_pasted_question_is_answered_not_a_server_error(
+    http: httpx.Client, searxng: FakeSearxng
+) -> None:
+    # A question with a pasted document in front of it: far beyond any search engine's query
+    # length, and most of a megabyte of words the answer engine must not choke on.
+    pasted = " ".join(f"Word{i} and Other{i}." for i in range(20_000))
+    question = f"{pasted} Were Scott Derrickson and Ed Wood of the same nationality?"
+    searxng.reset()
+    r = _post(http, messages=[{"role": "user", "content": question}])
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["choices"][0]["message"]["content"]
+    # Every query sent to the search engine is of a sane length.
+    assert searxng.queries and all(len(q["q"]) <= 400 for q in searxng.queries)

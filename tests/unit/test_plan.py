@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.plan import keywords, plan_queries, resolve_followup, subjects
+from retrieval.plan import (
+    MAX_QUERY_CHARS,
+    focus,
+    keywords,
+    plan_queries,
+    resolve_followup,
+    subjects,
+)
 
 
 @pytest.mark.parametrize(
@@ -91,3 +98,19 @@ def test_followups_name_the_next_hop_not_what_was_read() -> None:
     # Once her page was read, she is no longer a next hop.
     her = Document(url="http://n.test/2011/08/adriana-trigiani", title="Adriana Trigiani", text="x")
     assert "Adriana Trigiani" not in followup_queries(question, asked, [film, her], [passage], 2)
+
+
+def test_a_long_turn_is_searched_by_its_question() -> None:
+    pasted = " ".join(f"Sentence number {i} of a pasted report." for i in range(500))
+    asked = "Who wrote the report?"
+    assert focus(f"{pasted} {asked}") == asked
+    plan = plan_queries(f"{pasted} {asked}")
+    assert plan.question == asked
+    assert all(len(q) <= MAX_QUERY_CHARS for q in plan.queries)
+
+
+def test_a_long_turn_without_a_question_is_cut_at_a_word() -> None:
+    text = "word " * 10_000
+    cut = focus(text)
+    assert len(cut) <= MAX_QUERY_CHARS and cut.endswith("word")
+    assert focus("Who directed Ed Wood?") == "Who directed Ed Wood?"
