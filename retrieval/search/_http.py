@@ -130,7 +130,8 @@ class ApiSearchProvider:
             raise SearchUnavailable(f"{label} did not answer within {self.timeout_s:g}s") from None
         except httpx.ConnectError as exc:
             raise SearchUnavailable(f"{label} is unreachable ({type(exc).__name__})") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # InvalidURL (an over-long query, say) is no HTTPError, but it is a failed search.
             raise SearchUnavailable(f"{label} request failed ({type(exc).__name__})") from None
         try:
             return msgspec.json.decode(body)

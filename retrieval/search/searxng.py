@@ -113,6 +113,9 @@ class SearxngProvider:
             raise SearchUnavailable(
                 f"{LABEL} is unreachable ({type(exc).__name__}: {detail})"
             ) from None
+        except httpx.InvalidURL as exc:
+            # An over-long query, say: no HTTPError, but still a search that failed.
+            raise SearchUnavailable(f"{LABEL} request failed (InvalidURL: {exc})") from None
 
     async def ready(self) -> None:
         """``GET /healthz`` of the instance: answers without running any search engine."""

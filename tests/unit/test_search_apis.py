@@ -544,3 +544,9 @@ async def test_connection_dropped_mid_body(fake: FakeSearchApis) -> None:
     async with opened("exa", fake) as provider:
         with pytest.raises(SearchUnavailable, match=r"Exa request failed \(RemoteProtocolError\)"):
             await provider.search("tower", limit=3)
+
+
+async def test_an_over_long_query_in_the_url_is_a_failed_search(fake: FakeSearchApis) -> None:
+    async with opened("brave", fake) as provider:
+        with pytest.raises(SearchUnavailable, match="InvalidURL"):
+            await provider.search("word " * 20_000, limit=5)

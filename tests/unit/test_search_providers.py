@@ -155,6 +155,13 @@ async def test_searxng_refuses_an_oversized_body() -> None:
 
 
 @pytest.mark.anyio
+async def test_searxng_an_over_long_query_is_a_failed_search_not_a_crash() -> None:
+    provider = provider_with(lambda _: httpx.Response(200, json=SEARX_BODY))
+    with pytest.raises(SearchUnavailable, match="InvalidURL"):
+        await provider.search("word " * 20_000, limit=5)
+
+
+@pytest.mark.anyio
 async def test_searxng_closes_only_the_client_it_created() -> None:
     injected = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200)))
     await SearxngProvider("http://searx.test", client=injected).aclose()
