@@ -66,6 +66,9 @@ NAMED_AND_LINKED = 0.0
 MOST = 2
 # Words of a title or URL slug compared for a page's names.
 _NAME_WORDS = 16
+# Characters and distinct content words of the question that are read.
+_QUESTION_CHARS = 2000
+_MOST_TERMS = 64
 # Sentences in all (further ones come from pages already chosen), and how well a further
 # sentence must score against the best.
 SENTENCES = 3
@@ -75,21 +78,18 @@ _MIN_WORDS = 4
 _ASKS_NAME = re.compile(r"\b(?:who|whom|whose)\b", re.I)
 # A capitalised word that does not start a sentence: a name, for "who" questions.
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'-]+")
-# "X or Y", "X and Y" between two capitalised subjects, ending where the predicate starts.
-_SIDE_END = (
-    r"(?=\s*(?:[,?;:]|\s+(?:both|have|has|had|was|were|is|are|do|does|did|share|shares|"
-    r"located|from|in|on|used|described|of|that|which|who|whose|older|younger)\b|$))"
-)
-_COMPARED = re.compile(
-    r"([A-Z0-9\"'\u201c][^,?;:]*?)\s+(?:or|and|vs\.?|versus)\s+"
-    r"((?:the\s+)?[A-Z0-9\"'\u201c][^,?;:]*?)" + _SIDE_END
-)
+# "X or Y", "X and Y": the conjunction between two compared subjects.
+_CONJUNCTION = re.compile(r"\s+(?:or|and|vs\.?|versus)\s+")
+# Characters either side of a conjunction searched for the compared names, and how many
+# compared subjects are looked for at most.
+_SIDE_CHARS = 120
+_MOST_SIDES = 6
 # A name: capitalised words, with short lower-case connectors inside ("Letters to Cleo").
 _NAME_WORD = r"[A-Z0-9\"'\u201c][\w'\u2019.&!/-]*"
 _CONNECTOR = r"(?:to|of|the|de|la|for|on|a|an|in|von|van|du|da|del|y)"
 _NAME_RUN = rf"{_NAME_WORD}(?:\s+(?:{_CONNECTOR}\s+)*{_NAME_WORD})*"
 _LAST_NAME = re.compile(rf"{_NAME_RUN}$")
-_FIRST_NAME = re.compile(rf"^(?:the\s+)?{_NAME_RUN}")
+_FIRST_NAME = re.compile(rf"(?:the\s+)?{_NAME_RUN}")
 _LETTER_CAPITAL = re.compile(r"[A-Z]")
 
 
@@ -158,18 +158,23 @@ def names_in(words: frozenset[str], names: Names) -> bool:
 def compared_sides(question: str) -> list[str]:
     """The subjects a comparison question sets side by side ("X or Y", "X and Y").
 
-    Each side is cut to the name next to the conjunction ("What occupation do Chris Menges"
-    -> "Chris Menges", "Eatza Pizza restaurants" -> "Eatza Pizza"); numbers alone ("between
-    1980 and 1990") are not subjects.
+    Each side is the name next to the conjunction ("What occupation do Chris Menges" ->
+    "Chris Menges", "Eatza Pizza restaurants" -> "Eatza Pizza"); numbers alone ("between
+    1980 and 1990") are not subjects. Only ``_SIDE_CHARS`` either side of each conjunction
+    are read, so the work grows linearly with the question, however long.
     """
     out: list[str] = []
-    for match in _COMPARED.finditer(question):
-        left = _LAST_NAME.search(match.group(1).strip())
-        right = _FIRST_NAME.search(match.group(2).strip())
+    for conjunction in _CONJUNCTION.finditer(question):
+        before = question[max(0, conjunction.start() - _SIDE_CHARS) : conjunction.start()]
+        after = question[conjunction.end() : conjunction.end() + _SIDE_CHARS]
+        left = _LAST_NAME.search(before)
+        right = _FIRST_NAME.match(after)
         sides = [m.group(0) for m in (left, right) if m is not None]
         if len(sides) == 2 and all(_LETTER_CAPITAL.search(side) for side in sides):
-            out += sides
-    return out
+            out += [side for side in sides if side not in out]
+        if len(out) >= _MOST_SIDES:
+            break
+    return out[:_MOST_SIDES]
 
 
 def _best_page(
@@ -238,7 +243,10 @@ def read(question: str, sources: Sequence[Source], *, most: int = MOST) -> list[
     Pages come in the order they were chosen (the best-answering first), each page's
     sentences in reading order; every pick is a verbatim slice of its document's text.
     """
-    terms = list(dict.fromkeys(tokenize(question)))
+    # A question has a few dozen content words; a pasted document is read as its beginning,
+    # so that the work stays bounded whatever a client sends.
+    question = question[:_QUESTION_CHARS]
+    terms = list(dict.fromkeys(tokenize(question)))[:_MOST_TERMS]
     names = {s.number: subject_names(s.document.title, s.document.url) for s in sources}
     sentences = _sentences(sources, names)
     if not terms or not sentences:
