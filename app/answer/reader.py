@@ -228,11 +228,11 @@ def _sentences(sources: Sequence[Source], names: dict[int, Names]) -> list[_Sent
     return out
 
 
-def _typed(question: str, text: str, asked: frozenset[str]) -> bool:
+def _typed(question: str, text: str, asked: frozenset[str], asks_name: bool) -> bool:
     """Whether ``text`` holds the kind of answer the question asks for."""
     if not answer_type_met(question, (text,)):
         return False
-    if _ASKS_NAME.search(question):
+    if asks_name:
         return any(not set(tokenize(m.group(0))) <= asked for m in _CAPITAL.finditer(text))
     return True
 
@@ -267,7 +267,8 @@ def read(question: str, sources: Sequence[Source], *, most: int = MOST) -> list[
     compare = {k for k in sides if k is not None}
     if len(compare) < 2:
         compare = set()
-    typed = {s: _typed(question, s.text, asked) for s in sentences}
+    asks_name = bool(_ASKS_NAME.search(question))
+    typed = {s: _typed(question, s.text, asked, asks_name) for s in sentences}
     by_page: dict[int, list[_Sentence]] = {}
     for sentence in sentences:
         by_page.setdefault(sentence.source, []).append(sentence)
@@ -276,7 +277,8 @@ def read(question: str, sources: Sequence[Source], *, most: int = MOST) -> list[
         score = cover(s.read) + NAMED * (s.source in anchors) + TYPED * typed[s]
         return (score - RANK * s.source, -s.source, -s.offset)
 
-    chosen = [max(sentences, key=first_score)]
+    ranked = sorted(sentences, key=first_score, reverse=True)
+    chosen = [ranked[0]]
     covered = set(chosen[0].read)
     while len(chosen) < most:
         pages = {s.source for s in chosen}
@@ -303,11 +305,9 @@ def read(question: str, sources: Sequence[Source], *, most: int = MOST) -> list[
     # the sentence that matches the question best): dev answers holding the gold answer
     # 62% -> 71%.
     order = [s.source for s in chosen]
-    top = first_score(chosen[0])[0]
+    floor = KEEP * first_score(ranked[0])[0]
     extras = [
-        s
-        for s in sorted(sentences, key=first_score, reverse=True)
-        if s.source in order and s not in chosen and first_score(s)[0] >= KEEP * top
+        s for s in ranked if s.source in order and s not in chosen and first_score(s)[0] >= floor
     ][: max(0, SENTENCES - len(chosen))]
     # Pages in the order they were chosen, each page's sentences in reading order.
     picked = sorted([*chosen, *extras], key=lambda s: (order.index(s.source), s.offset))
