@@ -6,10 +6,11 @@ and hits the HTTP run gets), then the answer is written twice through ``engine.w
 ``engine.finalize``:
 
 * **upstream**: the real ``Upstream`` client talking to a loopback ``FakeUpstream`` whose
-  answer is ``reading_model``: it parses the sources out of the prompt it was sent (title and
-  passages; it gets no URL, only the site) and reads them as a careful writer would, with
-  Footnote's own reader (``app.answer.reader``: the best-answering sentence, then the
-  connected page a comparison or second hop needs), quoting each sentence with its ``[n]``;
+  answer is ``reading_model``: it parses the sources out of the prompt it was sent (title,
+  page, which is site and path with no scheme or query, and passages) and reads them as a
+  careful writer would, with Footnote's own reader (``app.answer.reader``: the
+  best-answering sentence, then the connected page a comparison or second hop needs),
+  quoting each sentence with its ``[n]``;
   it never sees the gold answer or pages. Being obedient, it answers "I could not find this
   in the sources." when the system prompt carries Footnote's ``INSUFFICIENT_NOTE``;
 * **quoting**: the same, but the model is the test fake's own ``compose_answer``: the 1-3
@@ -48,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from app.answer import engine
 from app.answer.prompt import INSUFFICIENT_NOTE
-from app.answer.reader import read
+from app.answer.reader import cited, read
 from app.answer.sources import Source
 from app.answer.upstream import Upstream
 from app.openai_types import ChatMessage, ChatRequest
@@ -240,7 +241,7 @@ def reading_model(question: str, sources: Sequence[tuple[int, str, str, str]]) -
     picks = read(question, prompt_sources(sources))
     if not picks:
         return NOT_FOUND_ANSWER
-    return " ".join(f"{p.text} [{p.source}]" for p in picks)
+    return cited(picks)
 
 
 def bench_model(body: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ multi-hop question, the connected page that completes it; each is quoted verbati
 
 from __future__ import annotations
 
-from app.answer.reader import MOST, read
+from app.answer.reader import MOST, cited, read
 from app.answer.sources import Source
 from app.answer.sufficiency import assess
 
@@ -28,4 +28,4 @@ def extractive_answer(
     picks = read(question, sources, most=most) if answerable else []
     if not picks:
         return ABSTAIN
-    return " ".join(f"{pick.text} [{pick.source}]" for pick in picks)
+    return cited(picks)

@@ -314,6 +314,11 @@ def read(question: str, sources: Sequence[Source], *, most: int = MOST) -> list[
     return [Pick(s.source, s.offset, s.text) for s in picked]
 
 
+def cited(picks: Sequence[Pick]) -> str:
+    """The picks as answer text: each sentence followed by its source's ``[n]``."""
+    return " ".join(f"{pick.text} [{pick.source}]" for pick in picks)
+
+
 def _anchors(question: str, sources: Sequence[Source], names: dict[int, Names]) -> set[int]:
     """Pages that are a subject's own page: for each named subject, the best-matching one."""
     asked = set(tokenize(question))
